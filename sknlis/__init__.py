@@ -1,0 +1,23 @@
+"""Importance sampling for nonlinear models, with scikit-learn estimators.
+
+The numerical core works on plain arrays: activations, nonlinear adjoints and
+dual matrices, leverage and row-norm scores, and weighted sampling.
+"""
+
+from sknlis._activations import Activation, make_activation
+from sknlis._adjoint import quadrature_adjoint, single_index_adjoint, two_layer_adjoint
+from sknlis._sampling import importance_sample
+from sknlis._scores import leverage_scores, norm_scores
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "Activation",
+    "importance_sample",
+    "leverage_scores",
+    "make_activation",
+    "norm_scores",
+    "quadrature_adjoint",
+    "single_index_adjoint",
+    "two_layer_adjoint",
+]

@@ -1,0 +1,161 @@
+"""Nonlinear adjoints and dual matrices (Definition 3.1, Proposition 3.1).
+
+The augmented adjoint row of sample ``i`` is ``[r*_i(theta); r_i(0)]`` with
+``r*_i(theta) = int_0^1 grad r_i(t theta) dt``. Its defining property, tested
+throughout, is the exact identity ``r_i(theta) = <[theta; 1], row_i>``.
+
+Without labels (``y=None``) the rows are those of the model output ``f``: only
+the last column changes, from ``f_i(0) - y_i`` to ``f_i(0)``.
+"""
+
+import numpy as np
+
+from sknlis._models import _augment, _linear_index, _neuron_blocks, two_layer_unpack
+
+__all__ = ["single_index_adjoint", "two_layer_adjoint", "quadrature_adjoint"]
+
+
+def _with_offset(rows, f_at_zero, y):
+    """Append the last column ``f(0) - y`` (or ``f(0)`` without labels)."""
+    last = np.full(rows.shape[0], f_at_zero, dtype=float)
+    if y is not None:
+        last -= y
+    return np.hstack([rows, last[:, None]])
+
+
+def single_index_adjoint(X, theta, activation, *, y=None, fit_intercept=True):
+    """Dual matrix of the single-index model ``phi(<w, x> + b)``.
+
+    Row ``i`` is ``[D(z_i) [x_i; 1]; phi(0) - y_i]`` with ``z_i = <w, x_i> + b``
+    and ``D(z) = (phi(z) - phi(0)) / z``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    theta : ndarray of shape (n_features + fit_intercept,)
+        ``[w; b]``, or ``w`` alone without intercept.
+    activation : Activation
+        See :func:`make_activation`.
+    y : ndarray of shape (n_samples,), default=None
+        Targets. Without them the rows represent the output, not the residual.
+    fit_intercept : bool, default=True
+
+    Returns
+    -------
+    F : ndarray of shape (n_samples, len(theta) + 1)
+        ``F @ np.append(theta, 1)`` is the residual (or the output).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknlis import make_activation, single_index_adjoint
+    >>> X = np.array([[0.5, -1.0], [2.0, 0.0]])
+    >>> theta = np.array([1.0, 2.0, 0.1])
+    >>> phi = make_activation("tanh")
+    >>> F = single_index_adjoint(X, theta, phi)
+    >>> np.allclose(F @ np.append(theta, 1), np.tanh(X @ [1.0, 2.0] + 0.1))
+    True
+    """
+    z = _linear_index(X, theta, fit_intercept)
+    rows = activation.divided_difference(z)[:, None] * _augment(X, fit_intercept)
+    return _with_offset(rows, activation.at_zero, y)
+
+
+def two_layer_adjoint(X, theta, n_hidden, activation, *, y=None, fit_intercept=True):
+    """Dual matrix of the two-layer ReLU network of Example 3.2.
+
+    Each neuron ``(a_j, b_j)`` is homogeneous of degree 2, so its block is
+    ``D(v_j) / 2 * [relu(u_j); a_j 1{u_j > 0} [x; 1]]`` with
+    ``u_j = <b_j, [x; 1]>`` and ``v_j = a_j relu(u_j)``; the output bias
+    contributes 1 and the last column is ``m phi(0) - y``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    theta : ndarray of shape (n_hidden * (n_features + 2) + fit_intercept,)
+        ``[a_1, b_1, ..., a_m, b_m, c]``.
+    n_hidden : int
+    activation : Activation
+        The output activation ``phi`` applied to each neuron's term.
+    y : ndarray of shape (n_samples,), default=None
+    fit_intercept : bool, default=True
+        Whether ``theta`` ends with the output bias ``c``.
+
+    Returns
+    -------
+    F : ndarray of shape (n_samples, len(theta) + 1)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknlis import make_activation, two_layer_adjoint
+    >>> rng = np.random.default_rng(0)
+    >>> X, theta = rng.normal(size=(4, 3)), rng.normal(size=2 * 5 + 1)
+    >>> F = two_layer_adjoint(X, theta, 2, make_activation("identity"))
+    >>> F.shape
+    (4, 12)
+    """
+    a, B, _ = two_layer_unpack(theta, X.shape[1], n_hidden, fit_intercept)
+    U = X @ B[:, :-1].T + B[:, -1]
+    H = np.maximum(U, 0.0)
+    half_D = activation.divided_difference(H * a) / 2.0
+    rows = _neuron_blocks(X, half_D * H, half_D * a * (U > 0), fit_intercept)
+    return _with_offset(rows, n_hidden * activation.at_zero, y)
+
+
+def quadrature_adjoint(jacobian, theta, residual, *, n_nodes=8, return_error=False):
+    """Dual matrix of any differentiable model by Gauss-Legendre quadrature.
+
+    Approximates ``r*(theta) = int_0^1 grad r(t theta) dt`` by
+    ``sum_k w_k J(t_k theta)``, where ``J(t_k theta)`` is the Jacobian
+    *evaluated at the point* ``t_k theta``. (The derivative of
+    ``theta -> r(t theta)`` would carry an extra factor ``t`` and break the
+    adjoint identity.)
+
+    Parameters
+    ----------
+    jacobian : callable
+        ``jacobian(theta)`` returns the per-sample gradients of the residuals
+        (or outputs), an array of shape (n_samples, n_params).
+    theta : ndarray of shape (n_params,)
+    residual : callable
+        ``residual(theta)`` returns the residuals (or outputs), shape
+        (n_samples,). It supplies the last column ``r(0)`` and the error.
+    n_nodes : int, default=8
+        Number of Gauss-Legendre nodes on [0, 1]. Exact for integrands that
+        are polynomials of degree ``2 * n_nodes - 1`` in ``t``.
+    return_error : bool, default=False
+        Also return ``|<[theta; 1], row_i> - r_i(theta)|``, the per-sample
+        violation of the adjoint identity: the quadrature error users can see.
+
+    Returns
+    -------
+    F : ndarray of shape (n_samples, n_params + 1)
+    error : ndarray of shape (n_samples,)
+        Only when ``return_error`` is true.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknlis import quadrature_adjoint
+    >>> X = np.array([[1.0, 2.0], [3.0, -1.0]])
+    >>> F, err = quadrature_adjoint(
+    ...     lambda t: (1 - np.tanh(X @ t) ** 2)[:, None] * X,
+    ...     np.array([0.3, -0.2]),
+    ...     lambda t: np.tanh(X @ t),
+    ...     return_error=True,
+    ... )
+    >>> bool(err.max() < 1e-10)
+    True
+    """
+    theta = np.asarray(theta, dtype=float)
+    if not (isinstance(n_nodes, int | np.integer) and n_nodes >= 1):
+        raise ValueError(f"n_nodes must be a positive integer; got {n_nodes!r}.")
+    nodes, weights = np.polynomial.legendre.leggauss(n_nodes)
+    nodes, weights = (nodes + 1.0) / 2.0, weights / 2.0
+    rows = sum(w * np.asarray(jacobian(t * theta)) for t, w in zip(nodes, weights))
+    F = np.hstack([rows, np.asarray(residual(np.zeros_like(theta)))[:, None]])
+    if not return_error:
+        return F
+    error = np.abs(F @ np.append(theta, 1.0) - residual(theta))
+    return F, error

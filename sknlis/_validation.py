@@ -1,0 +1,64 @@
+"""Input checks shared by the numerical core; every message names its parameter."""
+
+import numbers
+
+import numpy as np
+from sklearn.utils import check_array
+
+
+def check_matrix(F, name="F"):
+    """A finite, non-empty 2-D float array (float32 kept, integers promoted).
+
+    Never copies a float array that is already valid: the core only reads it.
+    """
+    shape = np.shape(F)
+    if len(shape) != 2:
+        raise ValueError(
+            f"{name} must be a 2-D array of shape (n_samples, n_columns); "
+            f"got an array of shape {shape}."
+        )
+    if shape[0] == 0 or shape[1] == 0:
+        raise ValueError(f"{name} must have at least one row and column; got {shape}.")
+    return check_array(
+        F, dtype=(np.float64, np.float32), ensure_all_finite=True, input_name=name
+    )
+
+
+def check_scores(scores, name="scores"):
+    """A finite, non-negative 1-D float64 vector with a positive sum."""
+    scores = np.asarray(scores)
+    if scores.ndim != 1 or scores.shape[0] == 0:
+        raise ValueError(
+            f"{name} must be a non-empty 1-D array; got shape {scores.shape}."
+        )
+    if not np.issubdtype(scores.dtype, np.number) or np.iscomplexobj(scores):
+        raise TypeError(f"{name} must be real numbers; got dtype {scores.dtype}.")
+    scores = scores.astype(np.float64)
+    if not np.all(np.isfinite(scores)):
+        raise ValueError(f"{name} must be finite; it contains NaN or infinity.")
+    if np.any(scores < 0):
+        raise ValueError(f"{name} must be non-negative; min is {scores.min()!r}.")
+    if not scores.sum() > 0:
+        raise ValueError(f"{name} must have a positive sum; all are zero.")
+    return scores
+
+
+def check_block_size(block_size, n_columns):
+    """Rows per block: the given positive int, or about 16 MiB of float64."""
+    if block_size is None:
+        return max(1, 2**21 // max(n_columns, 1))
+    if (
+        isinstance(block_size, bool)
+        or not isinstance(block_size, numbers.Integral)
+        or block_size < 1
+    ):
+        raise ValueError(
+            f"block_size must be a positive integer or None; got {block_size!r}."
+        )
+    return int(block_size)
+
+
+def row_blocks(n_rows, block_size):
+    """``(start, stop)`` pairs that cover ``range(n_rows)`` in order."""
+    for start in range(0, n_rows, block_size):
+        yield start, min(start + block_size, n_rows)
