@@ -113,9 +113,10 @@ class Activation:
             return expit(z)
         if self.name == "relu":
             return (z > 0).astype(float)
-        s = expit(self.zeta * z)
+        s = self._gate(z)
         gap = np.sqrt(self.c2) - np.sqrt(self.c1)
-        return self.divided_difference(z) + gap * self.zeta * z * s * (1.0 - s)
+        # s (1 - s) first: it vanishes before z can overflow the product.
+        return self.divided_difference(z) + gap * self.zeta * (s * (1.0 - s) * z)
 
     def divided_difference(self, z):
         """Return ``D(z) = (phi(z) - phi(0)) / z`` with ``D(0) = phi'(0)``.
@@ -137,7 +138,12 @@ class Activation:
             return (z > 0).astype(float)
         # The swish-type phi is z times a bounded factor: D is that factor.
         gap = np.sqrt(self.c2) - np.sqrt(self.c1)
-        return np.sqrt(self.c1) + gap * expit(self.zeta * z)
+        return np.sqrt(self.c1) + gap * self._gate(z)
+
+    def _gate(self, z):
+        # zeta * z may overflow to +-inf, where the sigmoid is exactly 1 or 0.
+        with np.errstate(over="ignore"):
+            return expit(self.zeta * z)
 
 
 def make_activation(name, *, c1=1.0, c2=2.0, zeta=1.0):

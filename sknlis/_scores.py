@@ -44,7 +44,9 @@ def _gram(rows, n_rows, n_columns, block_size, K=None):
         block = rows(start, stop)
         if K is not None:
             block = block @ K
-        G += block.T @ block
+        # Overflow is detected (and repaired) by the caller.
+        with np.errstate(over="ignore", invalid="ignore"):
+            G += block.T @ block
     return G
 
 
@@ -210,11 +212,12 @@ def leverage_scores(F, *, ridge=0.0, block_size=None):
     def rows(start, stop):
         return np.asarray(F[start:stop], dtype=np.float64)
 
-    K, rank = leverage_factor(
-        rows, n_rows, n_columns, ridge=ridge, block_size=block_size
-    )
+    K, _ = leverage_factor(rows, n_rows, n_columns, ridge=ridge, block_size=block_size)
     scores = row_norms_squared(rows, n_rows, n_columns, K, block_size)
-    return scores / (scores.sum() if ridge > 0 else rank)
+    # Without ridge the sum is the rank up to rounding (cond(F) * eps at most);
+    # dividing by the computed sum makes the scores an exact probability vector.
+    scores /= scores.sum()
+    return scores
 
 
 def norm_scores(F, *, block_size=None):
@@ -252,4 +255,5 @@ def norm_scores(F, *, block_size=None):
     scores = row_norms_squared(
         lambda a, b: rows(a, b) / max_abs, n_rows, n_columns, None, block_size
     )
-    return scores / scores.sum()
+    scores /= scores.sum()
+    return scores

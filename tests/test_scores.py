@@ -1,0 +1,238 @@
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from sknlis import (
+    _scores,
+    leverage_scores,
+    make_activation,
+    norm_scores,
+    single_index_adjoint,
+)
+
+
+def reference_leverage(F):
+    """diag(F F^+) / rank by the SVD, with numpy's matrix_rank tolerance."""
+    U, s, _ = np.linalg.svd(F, full_matrices=False)
+    rank = np.linalg.matrix_rank(F)
+    return np.sum(U[:, :rank] ** 2, axis=1) / rank
+
+
+def random_matrix(n=400, k=8, seed=0):
+    return np.random.default_rng(seed).normal(size=(n, k))
+
+
+def coherent(n=400, k=8):
+    F = random_matrix(n, k, 1)
+    F[[3, 50, 77]] *= 1e6
+    return F
+
+
+def rank_deficient(n=400, k=8):
+    F = random_matrix(n, k, 2)
+    F[:, 5] = 2 * F[:, 0] - 3 * F[:, 1]
+    F[:, 6] = 0.0
+    return F
+
+
+def near_collinear(noise, n=400, k=8):
+    F = random_matrix(n, k, 3)
+    rng = np.random.default_rng(4)
+    F[:, 4] = F[:, 3] + noise * rng.normal(size=n)
+    return F
+
+
+def column_scaled(n=400, k=8):
+    scales = 10.0 ** np.random.default_rng(5).uniform(-8, 8, size=k)
+    return random_matrix(n, k, 6) * scales
+
+
+def wide(n=5, k=9):
+    return random_matrix(n, k, 7)
+
+
+CASES = {
+    "random": random_matrix(),
+    "coherent": coherent(),
+    "rank_deficient": rank_deficient(),
+    "near_collinear_1e-3": near_collinear(1e-3),
+    "near_collinear_1e-7": near_collinear(1e-7),
+    "column_scaled": column_scaled(),
+    "wide": wide(),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_leverage_matches_pseudo_inverse(name):
+    F = CASES[name]
+    scores = leverage_scores(F)
+    n = F.shape[0]
+    np.testing.assert_allclose(scores, reference_leverage(F), rtol=0, atol=1e-8 / n)
+    assert scores.sum() == pytest.approx(1.0, abs=1e-12)
+    assert np.all(scores >= 0)
+
+
+@pytest.mark.parametrize(
+    "name, path",
+    [
+        ("random", "direct"),
+        ("near_collinear_1e-3", "refine"),
+        ("near_collinear_1e-7", "householder"),
+        ("rank_deficient", "householder"),
+    ],
+)
+def test_each_numerical_path_is_exercised(name, path, monkeypatch):
+    calls = []
+    for func in ("_refine", "_stacked_r"):
+        original = getattr(_scores, func)
+
+        def spy(*args, _original=original, _func=func, **kwargs):
+            calls.append(_func)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(_scores, func, spy)
+    leverage_scores(CASES[name])
+    expected = {"direct": [], "refine": ["_refine"], "householder": ["_stacked_r"]}
+    assert calls == expected[path]
+
+
+def test_exact_rank_deficiency_is_detected():
+    F = rank_deficient()
+    # Rank 6 of 8 columns: the scores sum to 1 only if divided by the true rank.
+    unnormalized = leverage_scores(F) * 6
+    np.testing.assert_allclose(unnormalized.sum(), 6.0)
+    assert np.linalg.matrix_rank(F) == 6
+
+
+def test_scores_are_invariant_to_column_scaling():
+    F = random_matrix(300, 6, 8)
+    scales = np.array([1e-9, 1e-3, 1.0, 1e3, 1e9, 1e-12])
+    np.testing.assert_allclose(
+        leverage_scores(F * scales), leverage_scores(F), rtol=1e-9, atol=0
+    )
+
+
+@pytest.mark.parametrize("block_size", [1, 7, 64, 10_000])
+def test_block_size_does_not_change_the_result(block_size):
+    for F in (random_matrix(), rank_deficient(), near_collinear(1e-3)):
+        np.testing.assert_allclose(
+            leverage_scores(F, block_size=block_size),
+            leverage_scores(F),
+            rtol=1e-10,
+            atol=1e-14,
+        )
+
+
+def test_float32_and_fortran_order_inputs():
+    F = random_matrix()
+    np.testing.assert_allclose(
+        leverage_scores(F.astype(np.float32)),
+        reference_leverage(F.astype(np.float32).astype(np.float64)),
+        atol=1e-10,
+    )
+    np.testing.assert_allclose(
+        leverage_scores(np.asfortranarray(F)), leverage_scores(F)
+    )
+
+
+def test_input_is_not_modified():
+    F = coherent()
+    before = F.copy()
+    leverage_scores(F)
+    leverage_scores(F, ridge=1.0)
+    norm_scores(F)
+    np.testing.assert_array_equal(F, before)
+
+
+def test_huge_entries_do_not_overflow():
+    F = random_matrix(50, 4, 9)
+    np.testing.assert_allclose(leverage_scores(F * 1e200), leverage_scores(F))
+    np.testing.assert_allclose(norm_scores(F * 1e200), norm_scores(F))
+
+
+def test_identity_activation_reduces_to_classical_leverage():
+    rng = np.random.default_rng(10)
+    X, y = rng.normal(size=(200, 5)), rng.normal(size=200)
+    theta = rng.normal(size=6)
+    F = single_index_adjoint(X, theta, make_activation("identity"), y=y)
+    data = np.column_stack([X, np.ones(200), y])
+    Q, _ = np.linalg.qr(data)
+    np.testing.assert_allclose(leverage_scores(F), np.sum(Q**2, axis=1) / 7, atol=1e-12)
+
+
+@pytest.mark.parametrize("F", [random_matrix(50, 4, 11), wide()], ids=["tall", "wide"])
+def test_ridge_leverage_matches_its_formula(F):
+    ridge = 0.7
+    G = F.T @ F + ridge * np.eye(F.shape[1])
+    raw = np.einsum("ij,ji->i", F, np.linalg.solve(G, F.T))
+    np.testing.assert_allclose(
+        leverage_scores(F, ridge=ridge), raw / raw.sum(), rtol=1e-10
+    )
+
+
+def test_tiny_ridge_on_ill_conditioned_input_matches_formula():
+    F = near_collinear(1e-7)
+    ridge = 1e-10
+    G = F.T @ F + ridge * np.eye(F.shape[1])
+    # Reference through the augmented matrix [F; sqrt(ridge) I], stably.
+    Q, _ = np.linalg.qr(np.vstack([F, np.sqrt(ridge) * np.eye(F.shape[1])]))
+    raw = np.sum(Q[: F.shape[0]] ** 2, axis=1)
+    assert np.linalg.cond(G) > 1e12
+    np.testing.assert_allclose(
+        leverage_scores(F, ridge=ridge), raw / raw.sum(), rtol=1e-7
+    )
+
+
+def test_ridge_shrinks_toward_norm_ordering_as_it_grows():
+    F = coherent()
+    big = leverage_scores(F, ridge=1e30)
+    np.testing.assert_allclose(big, norm_scores(F), rtol=1e-6)
+
+
+def test_norm_scores():
+    F = random_matrix(30, 3, 12)
+    expected = np.sum(F**2, axis=1) / np.sum(F**2)
+    np.testing.assert_allclose(norm_scores(F), expected)
+    np.testing.assert_allclose(norm_scores(F, block_size=4), expected)
+
+
+def test_memory_stays_within_blocks():
+    # Extra memory must be O(k^2 + block * k): far below the input size.
+    F = random_matrix(200_000, 10, 13)
+    leverage_scores(F[:10])  # warm up imports and caches
+    tracemalloc.start()
+    leverage_scores(F, block_size=4096)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    output = F.shape[0] * 8
+    assert peak - output < 0.1 * F.nbytes
+
+
+@pytest.mark.parametrize("func", [leverage_scores, norm_scores])
+@pytest.mark.parametrize(
+    "F, match",
+    [
+        (np.array([[1.0, np.nan], [0.0, 1.0]]), "F contains NaN"),
+        (np.array([[1.0, np.inf], [0.0, 1.0]]), "F contains infinity"),
+        (np.ones(3), "F must be a 2-D array"),
+        (np.ones((0, 3)), "F must have at least one row"),
+        (np.ones((3, 0)), "F must have at least one row"),
+        (np.zeros((3, 2)), "F has no nonzero entry"),
+    ],
+)
+def test_bad_matrices_raise(func, F, match):
+    with pytest.raises(ValueError, match=match):
+        func(F)
+
+
+@pytest.mark.parametrize("ridge", [-1.0, np.nan, np.inf, "big"])
+def test_bad_ridge_raises(ridge):
+    with pytest.raises(ValueError, match="ridge must be"):
+        leverage_scores(random_matrix(), ridge=ridge)
+
+
+@pytest.mark.parametrize("block_size", [0, -3, 2.5, True])
+def test_bad_block_size_raises(block_size):
+    with pytest.raises(ValueError, match="block_size must be"):
+        leverage_scores(random_matrix(), block_size=block_size)
