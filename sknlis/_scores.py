@@ -75,8 +75,10 @@ def leverage_factor(rows, n_rows, n_columns, *, ridge=0.0, block_size=None):
     block_size = check_block_size(block_size, n_columns)
     G = _gram(rows, n_rows, n_columns, block_size)
     if not np.all(np.isfinite(G)):
-        # F is finite (validated), so the squares overflowed: rescale columns.
         scale = _column_max_abs(rows, n_rows, n_columns, block_size)
+        if not np.all(np.isfinite(scale)):
+            raise ValueError("F contains NaN or infinity: leverage is undefined.")
+        # F is finite, so the squares overflowed: rescale the columns.
         scale = np.where(scale > 0, 1.0 / scale, 0.0)
         K, rank = leverage_factor(
             lambda a, b: rows(a, b) * scale,
@@ -160,6 +162,40 @@ def _check_ridge(ridge):
     return float(ridge)
 
 
+def blocked_leverage_scores(rows, n_rows, n_columns, *, ridge=0.0, block_size=None):
+    """:func:`leverage_scores` of the matrix whose rows ``rows(start, stop)`` gives."""
+    ridge = _check_ridge(ridge)
+    K, _ = leverage_factor(rows, n_rows, n_columns, ridge=ridge, block_size=block_size)
+    scores = row_norms_squared(rows, n_rows, n_columns, K, block_size)
+    # Without ridge the sum is the rank up to rounding (cond(F) * eps at most);
+    # dividing by the computed sum makes the scores an exact probability vector.
+    scores /= scores.sum()
+    return scores
+
+
+def blocked_norm_scores(rows, n_rows, n_columns, *, block_size=None):
+    """:func:`norm_scores` of the matrix whose rows ``rows(start, stop)`` gives."""
+    block_size = check_block_size(block_size, n_columns)
+    max_abs = _column_max_abs(rows, n_rows, n_columns, block_size).max()
+    if not np.isfinite(max_abs):
+        raise ValueError("F contains NaN or infinity: its norm scores are undefined.")
+    if max_abs == 0:
+        raise ValueError("F has no nonzero entry: its norm scores are undefined.")
+    # Dividing by the largest entry keeps the squares from overflowing.
+    scores = row_norms_squared(
+        lambda a, b: rows(a, b) / max_abs, n_rows, n_columns, None, block_size
+    )
+    scores /= scores.sum()
+    return scores
+
+
+def _array_rows(F):
+    def rows(start, stop):
+        return np.asarray(F[start:stop], dtype=np.float64)
+
+    return rows
+
+
 def leverage_scores(F, *, ridge=0.0, block_size=None):
     """Normalized leverage scores of the rows of ``F`` (Definition 3.4).
 
@@ -207,17 +243,9 @@ def leverage_scores(F, *, ridge=0.0, block_size=None):
     """
     ridge = _check_ridge(ridge)
     F = check_matrix(F)
-    n_rows, n_columns = F.shape
-
-    def rows(start, stop):
-        return np.asarray(F[start:stop], dtype=np.float64)
-
-    K, _ = leverage_factor(rows, n_rows, n_columns, ridge=ridge, block_size=block_size)
-    scores = row_norms_squared(rows, n_rows, n_columns, K, block_size)
-    # Without ridge the sum is the rank up to rounding (cond(F) * eps at most);
-    # dividing by the computed sum makes the scores an exact probability vector.
-    scores /= scores.sum()
-    return scores
+    return blocked_leverage_scores(
+        _array_rows(F), *F.shape, ridge=ridge, block_size=block_size
+    )
 
 
 def norm_scores(F, *, block_size=None):
@@ -242,18 +270,4 @@ def norm_scores(F, *, block_size=None):
     array([0.5, 0. , 0.5])
     """
     F = check_matrix(F)
-    n_rows, n_columns = F.shape
-    block_size = check_block_size(block_size, n_columns)
-
-    def rows(start, stop):
-        return np.asarray(F[start:stop], dtype=np.float64)
-
-    max_abs = _column_max_abs(rows, n_rows, n_columns, block_size).max()
-    if max_abs == 0:
-        raise ValueError("F has no nonzero entry: its norm scores are undefined.")
-    # Dividing by the largest entry keeps the squares from overflowing.
-    scores = row_norms_squared(
-        lambda a, b: rows(a, b) / max_abs, n_rows, n_columns, None, block_size
-    )
-    scores /= scores.sum()
-    return scores
+    return blocked_norm_scores(_array_rows(F), *F.shape, block_size=block_size)

@@ -236,3 +236,13 @@ def test_bad_ridge_raises(ridge):
 def test_bad_block_size_raises(block_size):
     with pytest.raises(ValueError, match="block_size must be"):
         leverage_scores(random_matrix(), block_size=block_size)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_blocked_scores_reject_non_finite_rows(bad):
+    # Row callables (dual matrices computed on the fly) skip array validation.
+    F = random_matrix(20, 3, 14)
+    F[5, 1] = bad
+    for func in (_scores.blocked_leverage_scores, _scores.blocked_norm_scores):
+        with pytest.raises(ValueError, match="NaN or infinity"):
+            func(lambda a, b: F[a:b], 20, 3)
