@@ -6,6 +6,7 @@ dual matrices, leverage and row-norm scores, and weighted sampling.
 
 from sknlis._activations import Activation, make_activation
 from sknlis._adjoint import quadrature_adjoint, single_index_adjoint, two_layer_adjoint
+from sknlis._resampler import NonlinearImportanceResampler
 from sknlis._sampling import importance_sample
 from sknlis._scores import leverage_scores, norm_scores
 
@@ -13,6 +14,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "Activation",
+    "NonlinearImportanceResampler",
     "importance_sample",
     "leverage_scores",
     "make_activation",

@@ -1,0 +1,280 @@
+"""Importance resampling of a regression data set, imbalanced-learn style."""
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, _fit_context, clone
+from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from sknlis._sampling import importance_sample, resolve_n_samples
+from sknlis._scores import blocked_leverage_scores, blocked_norm_scores
+
+__all__ = ["NonlinearImportanceResampler"]
+
+
+def _linear_rows(X):
+    """Rows of the data matrix with its intercept column, ``[x_i, 1]``."""
+
+    def rows(start, stop):
+        block = np.asarray(X[start:stop], dtype=np.float64)
+        return np.hstack([block, np.ones((block.shape[0], 1))])
+
+    return rows, X.shape[1] + 1
+
+
+def _adjoint_rows(estimator, X, y):
+    """Rows of the fitted estimator's dual matrix, recomputed block by block.
+
+    ``X`` is the caller's own input (a DataFrame stays one), so an estimator
+    fitted with feature names sees them again.
+    """
+    n_columns = estimator.adjoint_matrix(_safe_indexing(X, slice(0, 1)), y[:1]).shape[1]
+
+    def rows(start, stop):
+        X_block = _safe_indexing(X, slice(start, stop))
+        return estimator.adjoint_matrix(X_block, y[start:stop])
+
+    return rows, n_columns
+
+
+def _has_adjoint(estimator):
+    return hasattr(estimator, "adjoint_matrix")
+
+
+class NonlinearImportanceResampler(BaseEstimator):
+    """Draw a weighted subsample whose loss tracks the full-data loss.
+
+    Each row is scored by its leverage (or row norm) in the nonlinear dual
+    matrix of a fitted model (``basis="adjoint"``), or in the data matrix
+    ``[X, 1]`` (``basis="linear"``), and ``n_samples`` rows are drawn with
+    probabilities proportional to the scores. Each drawn row carries the
+    importance weight ``1 / (n_samples * tau_i)`` (``sample_weight_``); the
+    weighted loss of the sample is an unbiased estimate of the full loss.
+
+    The paper's five strategies are parameter settings: ``scores="uniform"``
+    (UN), ``basis="linear"`` with ``scores="leverage"`` (LLS) or ``"norm"``
+    (LRN), and ``basis="adjoint"`` with ``scores="leverage"`` (ALS) or
+    ``"norm"`` (ARN).
+
+    Use it as the sampling step of :class:`sknlis.pipeline.Pipeline`, which
+    passes ``sample_weight_`` on to the final estimator. Other pipelines
+    (imbalanced-learn's included) hand on only ``(X, y)``, so the refit there
+    minimizes a biased, score-reweighted loss.
+
+    Parameters
+    ----------
+    estimator : estimator with ``adjoint_matrix(X, y)``, default=None
+        The model whose dual matrix scores the rows when ``basis="adjoint"``.
+        ``None`` means ``SingleIndexRegressor()``. Cloned unless ``prefit``.
+    scores : {"leverage", "norm", "uniform"}, default="leverage"
+        Importance score of a row: its leverage, its squared row norm, or the
+        same for every row.
+    basis : {"adjoint", "linear"}, default="adjoint"
+        Matrix whose rows are scored: the estimator's dual matrix, or the data
+        matrix with an intercept column. Ignored for ``scores="uniform"``.
+    n_samples : int or float, default=0.1
+        Rows to draw: a count, or a fraction of the rows in (0, 1].
+    pilot_size : int, float or None, default=0.1
+        Where the model's parameters come from when ``prefit=False``: it is
+        fitted on a uniform sample of ``pilot_size`` rows (a count or a
+        fraction), the practical mode; ``None`` fits it on all rows, the
+        paper's validation mode (scores at the full-data optimum).
+    prefit : bool, default=False
+        Use ``estimator`` as it is, already fitted: no pilot fit.
+    replace : bool, default=True
+        Draw with replacement (i.i.d., the paper's scheme) or without.
+    mix_uniform : float, default=0.0
+        Mix the score distribution with the uniform one,
+        ``(1 - mix_uniform) * tau + mix_uniform / n``, bounding every weight.
+    ridge : float, default=0.0
+        Ridge for the leverage scores; see :func:`sknlis.leverage_scores`.
+    block_size : int, default=None
+        Rows per block when scoring; bounds the memory of wide dual matrices.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the pilot sample and the draw.
+
+    Attributes
+    ----------
+    scores_ : ndarray of shape (n_samples_in,)
+        Importance score of every input row (summing to 1).
+    sample_indices_ : ndarray of shape (n_drawn,)
+        Rows returned by :meth:`fit_resample`, in order (repeats possible with
+        replacement).
+    sample_weight_ : ndarray of shape (n_drawn,)
+        Importance weight of each returned row.
+    estimator_ : estimator or None
+        The model that gave the dual matrix (``None`` unless
+        ``basis="adjoint"`` and ``scores != "uniform"``).
+    pilot_indices_ : ndarray or None
+        Rows the pilot model was fitted on (``None`` without a pilot fit).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string column names.
+
+    See Also
+    --------
+    sknlis.pipeline.Pipeline : Passes the importance weights to the refit.
+    sknlis.leverage_scores : The scores on any matrix.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from sknlis import NonlinearImportanceResampler
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> sampler = NonlinearImportanceResampler(n_samples=50, random_state=0)
+    >>> X_small, y_small = sampler.fit_resample(X, y)
+    >>> X_small.shape, sampler.sample_weight_.shape
+    ((50, 10), (50,))
+    """
+
+    _parameter_constraints: dict = {
+        "estimator": [HasMethods(["fit"]), None],
+        "scores": [StrOptions({"leverage", "norm", "uniform"})],
+        "basis": [StrOptions({"adjoint", "linear"})],
+        "n_samples": [
+            Interval(numbers.Integral, 1, None, closed="left"),
+            Interval(numbers.Real, 0, 1, closed="right"),
+        ],
+        "pilot_size": [
+            Interval(numbers.Integral, 2, None, closed="left"),
+            Interval(numbers.Real, 0, 1, closed="right"),
+            None,
+        ],
+        "prefit": ["boolean"],
+        "replace": ["boolean"],
+        "mix_uniform": [Interval(numbers.Real, 0, 1, closed="both")],
+        "ridge": [Interval(numbers.Real, 0, None, closed="left")],
+        "block_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        estimator=None,
+        *,
+        scores="leverage",
+        basis="adjoint",
+        n_samples=0.1,
+        pilot_size=0.1,
+        prefit=False,
+        replace=True,
+        mix_uniform=0.0,
+        ridge=0.0,
+        block_size=None,
+        random_state=None,
+    ):
+        self.estimator = estimator
+        self.scores = scores
+        self.basis = basis
+        self.n_samples = n_samples
+        self.pilot_size = pilot_size
+        self.prefit = prefit
+        self.replace = replace
+        self.mix_uniform = mix_uniform
+        self.ridge = ridge
+        self.block_size = block_size
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        """Score the rows and draw the sample; see :meth:`fit_resample`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self : NonlinearImportanceResampler
+        """
+        self.fit_resample(X, y)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit_resample(self, X, y):
+        """Score every row, draw the sample, and return its rows.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,)
+            Real-valued targets.
+
+        Returns
+        -------
+        X_resampled : {ndarray, DataFrame} of shape (n_drawn, n_features)
+            The drawn rows, of the same type as ``X``.
+        y_resampled : {ndarray, Series} of shape (n_drawn,)
+            Their targets, of the same type as ``y``.
+        """
+        X_in, y_in = X, y
+        X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
+        n_rows = X.shape[0]
+        rng = check_random_state(self.random_state)
+        count = resolve_n_samples(self.n_samples, n_rows, replace=self.replace)
+        self.estimator_ = None
+        self.pilot_indices_ = None
+        self.scores_ = self._score_rows(X, X_in, y, rng)
+        indices, weights = importance_sample(
+            self.scores_,
+            count,
+            replace=self.replace,
+            mix_uniform=self.mix_uniform,
+            random_state=rng,
+        )
+        self.sample_indices_ = indices
+        self.sample_weight_ = weights
+        return _safe_indexing(X_in, indices), _safe_indexing(y_in, indices)
+
+    def _score_rows(self, X, X_in, y, rng):
+        if self.scores == "uniform":
+            return np.full(X.shape[0], 1.0 / X.shape[0])
+        if self.basis == "linear":
+            rows, n_columns = _linear_rows(X)
+        else:
+            self.estimator_ = self._fitted_estimator(X_in, y, rng)
+            rows, n_columns = _adjoint_rows(self.estimator_, X_in, y)
+        if self.scores == "norm":
+            return blocked_norm_scores(
+                rows, X.shape[0], n_columns, block_size=self.block_size
+            )
+        return blocked_leverage_scores(
+            rows, X.shape[0], n_columns, ridge=self.ridge, block_size=self.block_size
+        )
+
+    def _fitted_estimator(self, X, y, rng):
+        from sknlis._regressors import SingleIndexRegressor
+
+        estimator = SingleIndexRegressor() if self.estimator is None else self.estimator
+        if not _has_adjoint(estimator):
+            raise TypeError(
+                f"estimator must provide adjoint_matrix(X, y) to score rows with "
+                f"basis='adjoint'; {type(estimator).__name__} does not. Use an "
+                "sknlis regressor, or basis='linear'."
+            )
+        if self.prefit:
+            check_is_fitted(
+                estimator,
+                msg="prefit=True needs a fitted estimator; %(name)s is not fitted.",
+            )
+            return estimator
+        estimator = clone(estimator)
+        if self.pilot_size is None:
+            return estimator.fit(X, y)
+        n_rows = y.shape[0]
+        n_pilot = resolve_n_samples(
+            self.pilot_size, n_rows, replace=False, name="pilot_size"
+        )
+        pilot = np.sort(rng.choice(n_rows, size=n_pilot, replace=False))
+        self.pilot_indices_ = pilot
+        try:
+            return estimator.fit(_safe_indexing(X, pilot), y[pilot])
+        except ValueError as error:
+            raise ValueError(
+                f"pilot_size={self.pilot_size!r} gives {n_pilot} row(s), too few to "
+                f"fit {type(estimator).__name__}: {error} Increase pilot_size."
+            ) from error

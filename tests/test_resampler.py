@@ -1,0 +1,164 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import Ridge
+from sklearn.preprocessing import StandardScaler
+
+from sknlis import (
+    NonlinearImportanceResampler,
+    SingleIndexRegressor,
+    importance_sample,
+    leverage_scores,
+    norm_scores,
+)
+
+X_raw, y_raw = load_diabetes(return_X_y=True)
+X = StandardScaler().fit_transform(X_raw)
+y = (y_raw - y_raw.mean()) / y_raw.std()
+
+
+def test_linear_basis_scores_the_data_matrix_with_intercept():
+    design = np.column_stack([X, np.ones(len(X))])
+    for scores, reference in (("leverage", leverage_scores), ("norm", norm_scores)):
+        sampler = NonlinearImportanceResampler(scores=scores, basis="linear")
+        sampler.fit_resample(X, y)
+        np.testing.assert_allclose(sampler.scores_, reference(design), atol=1e-15)
+        assert sampler.estimator_ is None
+
+
+def test_uniform_scores_ignore_the_basis():
+    sampler = NonlinearImportanceResampler(scores="uniform", n_samples=30)
+    sampler.fit_resample(X, y)
+    np.testing.assert_allclose(sampler.scores_, 1 / len(X))
+    np.testing.assert_allclose(sampler.sample_weight_, len(X) / 30)
+
+
+def test_validation_mode_scores_the_dual_matrix_at_the_full_fit():
+    sampler = NonlinearImportanceResampler(pilot_size=None, random_state=0)
+    sampler.fit_resample(X, y)
+    full = SingleIndexRegressor().fit(X, y)
+    np.testing.assert_allclose(sampler.estimator_.theta_, full.theta_)
+    expected = leverage_scores(full.adjoint_matrix(X, y))
+    np.testing.assert_allclose(sampler.scores_, expected, rtol=1e-9)
+    assert sampler.pilot_indices_ is None
+
+
+def test_pilot_mode_fits_on_a_uniform_pilot_sample():
+    sampler = NonlinearImportanceResampler(pilot_size=60, random_state=0)
+    sampler.fit_resample(X, y)
+    pilot = sampler.pilot_indices_
+    assert pilot.shape == (60,) and len(np.unique(pilot)) == 60
+    reference = SingleIndexRegressor().fit(X[pilot], y[pilot])
+    np.testing.assert_allclose(sampler.estimator_.theta_, reference.theta_)
+    expected = leverage_scores(reference.adjoint_matrix(X, y))
+    np.testing.assert_allclose(sampler.scores_, expected, rtol=1e-9)
+
+
+def test_prefit_uses_the_estimator_as_it_is():
+    fitted = SingleIndexRegressor(activation="tanh").fit(X[:100], y[:100])
+    sampler = NonlinearImportanceResampler(fitted, prefit=True, scores="norm")
+    sampler.fit_resample(X, y)
+    assert sampler.estimator_ is fitted
+    np.testing.assert_allclose(
+        sampler.scores_, norm_scores(fitted.adjoint_matrix(X, y))
+    )
+
+
+@pytest.mark.parametrize("replace", [True, False])
+def test_sample_is_the_importance_draw_of_the_scores(replace):
+    sampler = NonlinearImportanceResampler(
+        basis="linear", n_samples=40, replace=replace, mix_uniform=0.1, random_state=7
+    )
+    X_res, y_res = sampler.fit_resample(X, y)
+    idx, w = importance_sample(
+        sampler.scores_, 40, replace=replace, mix_uniform=0.1, random_state=7
+    )
+    np.testing.assert_array_equal(sampler.sample_indices_, idx)
+    np.testing.assert_allclose(sampler.sample_weight_, w)
+    np.testing.assert_array_equal(X_res, X[idx])
+    np.testing.assert_array_equal(y_res, y[idx])
+
+
+def test_weighted_sample_loss_is_unbiased_for_the_full_loss():
+    model = SingleIndexRegressor().fit(X, y)
+    residual2 = (model.predict(X) - y) ** 2
+    estimates = []
+    for seed in range(300):
+        sampler = NonlinearImportanceResampler(
+            model, prefit=True, n_samples=20, random_state=seed
+        )
+        sampler.fit_resample(X, y)
+        estimates.append(
+            np.sum(sampler.sample_weight_ * residual2[sampler.sample_indices_])
+        )
+    estimates = np.asarray(estimates)
+    standard_error = estimates.std(ddof=1) / np.sqrt(len(estimates))
+    assert abs(estimates.mean() - residual2.sum()) < 5 * standard_error
+
+
+def test_same_seed_same_sample_and_block_size_does_not_matter():
+    first = NonlinearImportanceResampler(random_state=3).fit(X, y)
+    second = NonlinearImportanceResampler(random_state=3, block_size=17).fit(X, y)
+    np.testing.assert_allclose(first.scores_, second.scores_, rtol=1e-9)
+    np.testing.assert_array_equal(first.sample_indices_, second.sample_indices_)
+
+
+def test_pandas_in_pandas_out():
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+    frame.index = frame.index + 1000
+    target = pd.Series(y, index=frame.index, name="target")
+    sampler = NonlinearImportanceResampler(n_samples=25, random_state=0)
+    X_res, y_res = sampler.fit_resample(frame, target)
+    assert isinstance(X_res, pd.DataFrame) and isinstance(y_res, pd.Series)
+    np.testing.assert_array_equal(X_res.index, frame.index[sampler.sample_indices_])
+    assert list(X_res.columns) == list(frame.columns) and y_res.name == "target"
+    np.testing.assert_array_equal(sampler.feature_names_in_, frame.columns)
+    np.testing.assert_array_equal(sampler.estimator_.feature_names_in_, frame.columns)
+
+
+def test_inputs_are_not_modified():
+    X_copy, y_copy = X.copy(), y.copy()
+    NonlinearImportanceResampler(random_state=0).fit_resample(X_copy, y_copy)
+    np.testing.assert_array_equal(X_copy, X)
+    np.testing.assert_array_equal(y_copy, y)
+
+
+@pytest.mark.parametrize(
+    "params, error, match",
+    [
+        ({"n_samples": 500, "replace": False}, ValueError, "only 442"),
+        ({"n_samples": 0.001}, ValueError, "rounds to 0 rows"),
+        ({"n_samples": 0}, ValueError, "n_samples"),
+        ({"n_samples": 1.5}, ValueError, "n_samples"),
+        ({"pilot_size": 0.001}, ValueError, "pilot_size"),
+        ({"pilot_size": 1}, ValueError, "pilot_size"),
+        ({"mix_uniform": 2.0}, ValueError, "mix_uniform"),
+        ({"scores": "random"}, ValueError, "scores"),
+        ({"basis": "kernel"}, ValueError, "basis"),
+        ({"estimator": Ridge()}, TypeError, "adjoint_matrix"),
+        (
+            {"estimator": SingleIndexRegressor(), "prefit": True},
+            Exception,
+            "not fitted",
+        ),
+    ],
+)
+def test_bad_parameters_raise(params, error, match):
+    with pytest.raises(error, match=match):
+        NonlinearImportanceResampler(**params).fit_resample(X, y)
+
+
+def test_pilot_too_small_to_fit_raises_naming_pilot_size():
+    # 0.003 of 442 rows is a single row: no regressor can be fitted on it.
+    sampler = NonlinearImportanceResampler(pilot_size=0.003, random_state=0)
+    with pytest.raises(ValueError, match=r"pilot_size=0.003 gives 1 row\(s\)"):
+        sampler.fit_resample(X, y)
+
+
+@pytest.mark.parametrize("where", ["X", "y"])
+def test_nan_input_raises(where):
+    X_bad, y_bad = X.copy(), y.copy()
+    (X_bad if where == "X" else y_bad)[3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        NonlinearImportanceResampler().fit_resample(X_bad, y_bad)
