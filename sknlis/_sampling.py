@@ -102,7 +102,9 @@ def _systematic_sample(pi, n_samples, rng):
     edges = np.cumsum(pi[order])
     edges *= n_left / edges[-1]
     points = rng.uniform() + np.arange(n_left)
-    picked = np.minimum(np.searchsorted(edges, points, side="right"), order.shape[0] - 1)
+    picked = np.minimum(
+        np.searchsorted(edges, points, side="right"), order.shape[0] - 1
+    )
     return np.concatenate([certain, order[picked]])
 
 
