@@ -1,11 +1,13 @@
 """Importance sampling for nonlinear models, with scikit-learn estimators.
 
 The numerical core works on plain arrays: activations, nonlinear adjoints and
-dual matrices, leverage and row-norm scores, and weighted sampling.
+dual matrices, leverage and row-norm scores, and weighted sampling. The
+regressors fit the paper's two models and expose their dual matrices.
 """
 
 from sknlis._activations import Activation, make_activation
 from sknlis._adjoint import quadrature_adjoint, single_index_adjoint, two_layer_adjoint
+from sknlis._regressors import SingleIndexRegressor, TwoLayerReLURegressor
 from sknlis._sampling import importance_sample
 from sknlis._scores import leverage_scores, norm_scores
 
@@ -19,5 +21,7 @@ __all__ = [
     "norm_scores",
     "quadrature_adjoint",
     "single_index_adjoint",
+    "SingleIndexRegressor",
     "two_layer_adjoint",
+    "TwoLayerReLURegressor",
 ]
