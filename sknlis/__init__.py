@@ -1,11 +1,13 @@
 """Importance sampling for nonlinear models, with scikit-learn estimators.
 
 The numerical core works on plain arrays: activations, nonlinear adjoints and
-dual matrices, leverage and row-norm scores, and weighted sampling.
+dual matrices, leverage and row-norm scores, and weighted sampling. The
+regressors fit the paper's two models and expose their dual matrices.
 """
 
 from sknlis._activations import Activation, make_activation
 from sknlis._adjoint import quadrature_adjoint, single_index_adjoint, two_layer_adjoint
+from sknlis._regressors import SingleIndexRegressor, TwoLayerReLURegressor
 from sknlis._resampler import NonlinearImportanceResampler
 from sknlis._sampling import importance_sample
 from sknlis._scores import leverage_scores, norm_scores
@@ -15,6 +17,8 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "Activation",
     "NonlinearImportanceResampler",
+    "SingleIndexRegressor",
+    "TwoLayerReLURegressor",
     "importance_sample",
     "leverage_scores",
     "make_activation",

@@ -8,6 +8,7 @@ from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from sknlis._regressors import SingleIndexRegressor
 from sknlis._sampling import importance_sample, resolve_n_samples
 from sknlis._scores import blocked_leverage_scores, blocked_norm_scores
 
@@ -247,8 +248,6 @@ class NonlinearImportanceResampler(BaseEstimator):
         )
 
     def _fitted_estimator(self, X, y, rng):
-        from sknlis._regressors import SingleIndexRegressor
-
         estimator = SingleIndexRegressor() if self.estimator is None else self.estimator
         if not _has_adjoint(estimator):
             raise TypeError(
