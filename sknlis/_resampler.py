@@ -262,6 +262,9 @@ class NonlinearImportanceResampler(BaseEstimator):
             )
             return estimator
         estimator = clone(estimator)
+        if estimator.get_params().get("random_state", 0) is None:
+            # An unseeded model would make the draw differ between equal seeds.
+            estimator.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
         if self.pilot_size is None:
             return estimator.fit(X, y)
         n_rows = y.shape[0]

@@ -23,7 +23,7 @@ def sampler(**params):
 
 @pytest.mark.parametrize(
     "final",
-    [Ridge(alpha=1e-2), SingleIndexRegressor(activation="swish")],
+    [Ridge(alpha=1e-2), SingleIndexRegressor(activation="swish", random_state=0)],
     ids=["ridge", "single_index"],
 )
 def test_refit_equals_weighted_fit_on_the_resampled_rows(final):

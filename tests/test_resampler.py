@@ -35,9 +35,10 @@ def test_uniform_scores_ignore_the_basis():
 
 
 def test_validation_mode_scores_the_dual_matrix_at_the_full_fit():
-    sampler = NonlinearImportanceResampler(pilot_size=None, random_state=0)
+    model = SingleIndexRegressor(random_state=0)
+    sampler = NonlinearImportanceResampler(model, pilot_size=None, random_state=0)
     sampler.fit_resample(X, y)
-    full = SingleIndexRegressor().fit(X, y)
+    full = SingleIndexRegressor(random_state=0).fit(X, y)
     np.testing.assert_allclose(sampler.estimator_.theta_, full.theta_)
     expected = leverage_scores(full.adjoint_matrix(X, y))
     np.testing.assert_allclose(sampler.scores_, expected, rtol=1e-9)
@@ -45,11 +46,12 @@ def test_validation_mode_scores_the_dual_matrix_at_the_full_fit():
 
 
 def test_pilot_mode_fits_on_a_uniform_pilot_sample():
-    sampler = NonlinearImportanceResampler(pilot_size=60, random_state=0)
+    model = SingleIndexRegressor(random_state=0)
+    sampler = NonlinearImportanceResampler(model, pilot_size=60, random_state=0)
     sampler.fit_resample(X, y)
     pilot = sampler.pilot_indices_
     assert pilot.shape == (60,) and len(np.unique(pilot)) == 60
-    reference = SingleIndexRegressor().fit(X[pilot], y[pilot])
+    reference = SingleIndexRegressor(random_state=0).fit(X[pilot], y[pilot])
     np.testing.assert_allclose(sampler.estimator_.theta_, reference.theta_)
     expected = leverage_scores(reference.adjoint_matrix(X, y))
     np.testing.assert_allclose(sampler.scores_, expected, rtol=1e-9)
@@ -98,10 +100,14 @@ def test_weighted_sample_loss_is_unbiased_for_the_full_loss():
 
 
 def test_same_seed_same_sample_and_block_size_does_not_matter():
+    # The default, unseeded pilot model is seeded from random_state too.
     first = NonlinearImportanceResampler(random_state=3).fit(X, y)
     second = NonlinearImportanceResampler(random_state=3, block_size=17).fit(X, y)
+    np.testing.assert_array_equal(first.estimator_.theta_, second.estimator_.theta_)
     np.testing.assert_allclose(first.scores_, second.scores_, rtol=1e-9)
     np.testing.assert_array_equal(first.sample_indices_, second.sample_indices_)
+    other = NonlinearImportanceResampler(random_state=4).fit(X, y)
+    assert not np.array_equal(first.sample_indices_, other.sample_indices_)
 
 
 def test_pandas_in_pandas_out():
