@@ -3,45 +3,16 @@
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, _fit_context, clone
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
-from sknlis._regressors import SingleIndexRegressor
+from sknlis._protocol import adjoint_rows, linear_rows, resolve_estimator
 from sknlis._sampling import importance_sample, resolve_n_samples
 from sknlis._scores import blocked_leverage_scores, blocked_norm_scores
 
 __all__ = ["NonlinearImportanceResampler"]
-
-
-def _linear_rows(X):
-    """Rows of the data matrix with its intercept column, ``[x_i, 1]``."""
-
-    def rows(start, stop):
-        block = np.asarray(X[start:stop], dtype=np.float64)
-        return np.hstack([block, np.ones((block.shape[0], 1))])
-
-    return rows, X.shape[1] + 1
-
-
-def _adjoint_rows(estimator, X, y):
-    """Rows of the fitted estimator's dual matrix, recomputed block by block.
-
-    ``X`` is the caller's own input (a DataFrame stays one), so an estimator
-    fitted with feature names sees them again.
-    """
-    n_columns = estimator.adjoint_matrix(_safe_indexing(X, slice(0, 1)), y[:1]).shape[1]
-
-    def rows(start, stop):
-        X_block = _safe_indexing(X, slice(start, stop))
-        return estimator.adjoint_matrix(X_block, y[start:stop])
-
-    return rows, n_columns
-
-
-def _has_adjoint(estimator):
-    return hasattr(estimator, "adjoint_matrix")
 
 
 class NonlinearImportanceResampler(BaseEstimator):
@@ -235,10 +206,10 @@ class NonlinearImportanceResampler(BaseEstimator):
         if self.scores == "uniform":
             return np.full(X.shape[0], 1.0 / X.shape[0])
         if self.basis == "linear":
-            rows, n_columns = _linear_rows(X)
+            rows, n_columns = linear_rows(X)
         else:
             self.estimator_ = self._fitted_estimator(X_in, y, rng)
-            rows, n_columns = _adjoint_rows(self.estimator_, X_in, y)
+            rows, n_columns = adjoint_rows(self.estimator_, X_in, y)
         if self.scores == "norm":
             return blocked_norm_scores(
                 rows, X.shape[0], n_columns, block_size=self.block_size
@@ -248,23 +219,15 @@ class NonlinearImportanceResampler(BaseEstimator):
         )
 
     def _fitted_estimator(self, X, y, rng):
-        estimator = SingleIndexRegressor() if self.estimator is None else self.estimator
-        if not _has_adjoint(estimator):
-            raise TypeError(
-                f"estimator must provide adjoint_matrix(X, y) to score rows with "
-                f"basis='adjoint'; {type(estimator).__name__} does not. Use an "
-                "sknlis regressor, or basis='linear'."
-            )
+        estimator = resolve_estimator(
+            self.estimator,
+            prefit=self.prefit,
+            rng=rng,
+            purpose="score rows with basis='adjoint' (use an sknlis regressor, "
+            "or basis='linear')",
+        )
         if self.prefit:
-            check_is_fitted(
-                estimator,
-                msg="prefit=True needs a fitted estimator; %(name)s is not fitted.",
-            )
             return estimator
-        estimator = clone(estimator)
-        if estimator.get_params().get("random_state", 0) is None:
-            # An unseeded model would make the draw differ between equal seeds.
-            estimator.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
         if self.pilot_size is None:
             return estimator.fit(X, y)
         n_rows = y.shape[0]
