@@ -2,11 +2,13 @@
 
 The numerical core works on plain arrays: activations, nonlinear adjoints and
 dual matrices, leverage and row-norm scores, and weighted sampling. The
-regressors fit the paper's two models and expose their dual matrices.
+regressors fit the paper's two models and expose their dual matrices; the
+resampler and the outlier detector score rows by them.
 """
 
 from sknlis._activations import Activation, make_activation
 from sknlis._adjoint import quadrature_adjoint, single_index_adjoint, two_layer_adjoint
+from sknlis._outliers import AdjointOutlierDetector
 from sknlis._regressors import SingleIndexRegressor, TwoLayerReLURegressor
 from sknlis._resampler import NonlinearImportanceResampler
 from sknlis._sampling import importance_sample
@@ -16,6 +18,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "Activation",
+    "AdjointOutlierDetector",
     "NonlinearImportanceResampler",
     "SingleIndexRegressor",
     "TwoLayerReLURegressor",

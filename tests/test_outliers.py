@@ -1,0 +1,191 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import Ridge
+from sklearn.metrics import roc_auc_score
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sknlis import (
+    AdjointOutlierDetector,
+    SingleIndexRegressor,
+    leverage_scores,
+    norm_scores,
+)
+
+rng = np.random.default_rng(0)
+N_ROWS = 300
+X = rng.normal(size=(N_ROWS, 4))
+y = np.tanh(X @ [0.8, -0.5, 0.3, 0.0]) + 0.1 * rng.normal(size=N_ROWS)
+# Planted truth: 10 wrong targets (off by 0.6, six noise standard deviations),
+# then 10 inputs far off the data's range in feature 3, which y ignores.
+WRONG = np.arange(10)
+FAR = np.arange(10, 20)
+y[WRONG] += 0.6 * rng.choice([-1, 1], WRONG.size)
+X[FAR, 3] = 6.0 * rng.choice([-1, 1], FAR.size)
+PLANTED = np.zeros(N_ROWS, bool)
+PLANTED[np.r_[WRONG, FAR]] = True
+
+
+def tanh_model():
+    return SingleIndexRegressor("tanh", random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return AdjointOutlierDetector(tanh_model()).fit(X, y)
+
+
+@parametrize_with_checks(
+    [AdjointOutlierDetector(), AdjointOutlierDetector(scores="norm")]
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def test_planted_outliers_of_both_kinds_rank_first(fitted):
+    abnormal = -fitted.score_samples(X, y)
+    far_vs_clean = np.r_[FAR, np.arange(20, N_ROWS)]
+    wrong_vs_clean = np.r_[WRONG, np.arange(20, N_ROWS)]
+    auc_far = roc_auc_score(PLANTED[far_vs_clean], abnormal[far_vs_clean])
+    auc_wrong = roc_auc_score(PLANTED[wrong_vs_clean], abnormal[wrong_vs_clean])
+    assert auc_far > 0.95 and auc_wrong == 1.0
+    # The paper's leverage dilutes the label part among the model directions.
+    paper = AdjointOutlierDetector(tanh_model(), scores="leverage").fit(X, y)
+    paper_abnormal = -paper.score_samples(X, y)
+    assert roc_auc_score(PLANTED[wrong_vs_clean], paper_abnormal[wrong_vs_clean]) < 1
+
+
+def test_training_scores_are_the_dual_matrix_scores(fitted):
+    F = fitted.estimator_.adjoint_matrix(X, y)
+    assert fitted.scores_.sum() == pytest.approx(1.0)
+    for scores, reference in (("leverage", leverage_scores), ("norm", norm_scores)):
+        detector = AdjointOutlierDetector(tanh_model(), scores=scores).fit(X, y)
+        np.testing.assert_allclose(detector.scores_, reference(F), rtol=1e-8)
+
+
+def test_out_of_sample_score_of_a_training_row_is_its_in_sample_score(fitted):
+    np.testing.assert_allclose(
+        fitted.score_samples(X, y), -N_ROWS * fitted.scores_, rtol=1e-9
+    )
+    # Scored one at a time and in odd blocks: the same numbers.
+    blocked = AdjointOutlierDetector(fitted.estimator_, prefit=True, block_size=7)
+    blocked.fit(X, y)
+    np.testing.assert_allclose(blocked.scores_, fitted.scores_, rtol=1e-9)
+    single = [fitted.score_samples(X[i : i + 1], y[i : i + 1])[0] for i in (0, 5, 50)]
+    np.testing.assert_allclose(single, -N_ROWS * fitted.scores_[[0, 5, 50]], rtol=1e-9)
+
+
+def test_new_rows_without_labels_are_scored_on_their_inputs(fitted):
+    model_part = leverage_scores(fitted.estimator_.adjoint_matrix_[:, :-1])
+    # The label part of each row is the training mean, 1 / n.
+    expected = -N_ROWS * (model_part + 1 / N_ROWS) / 2
+    np.testing.assert_allclose(fitted.score_samples(X), expected, rtol=1e-8)
+    far_vs_clean = np.r_[FAR, np.arange(20, N_ROWS)]
+    abnormal = -fitted.score_samples(X[far_vs_clean])
+    assert roc_auc_score(PLANTED[far_vs_clean], abnormal) > 0.95
+
+
+@pytest.mark.parametrize("contamination", [0.05, 0.1, 0.5])
+def test_offset_matches_the_contamination(contamination):
+    detector = AdjointOutlierDetector(tanh_model(), contamination=contamination)
+    labels = detector.fit_predict(X, y)
+    assert np.mean(labels == -1) == pytest.approx(contamination, abs=1 / N_ROWS)
+    np.testing.assert_array_equal(detector.predict(X, y), labels)
+    decision = detector.decision_function(X, y)
+    np.testing.assert_allclose(
+        decision, detector.score_samples(X, y) - detector.offset_
+    )
+
+
+def test_auto_contamination_flags_rows_above_twice_the_mean_score(fitted):
+    assert fitted.offset_ == -2.0
+    labels = fitted.predict(X, y)
+    np.testing.assert_array_equal(labels == -1, fitted.scores_ > 2 / N_ROWS)
+    # The 2 p / n rule flags about as many rows as are planted (20 of 300).
+    assert 10 <= np.sum(labels == -1) <= 40
+    assert PLANTED[labels == -1].mean() > 0.5
+
+
+def test_fit_without_y_scores_the_linear_basis():
+    detector = AdjointOutlierDetector().fit(X)
+    assert detector.estimator_ is None
+    design = np.column_stack([X, np.ones(N_ROWS)])
+    np.testing.assert_allclose(detector.scores_, leverage_scores(design), rtol=1e-8)
+    with pytest.raises(ValueError, match="fitted without y"):
+        detector.score_samples(X, y)
+
+
+def test_prefit_uses_the_estimator_as_it_is():
+    model = tanh_model().fit(X[:150], y[:150])
+    detector = AdjointOutlierDetector(model, prefit=True).fit(X, y)
+    assert detector.estimator_ is model
+    unlabelled = AdjointOutlierDetector(model, prefit=True).fit(X)
+    np.testing.assert_allclose(
+        unlabelled.scores_, leverage_scores(model.adjoint_matrix(X)), rtol=1e-8
+    )
+
+
+def test_same_seed_same_scores():
+    # The default, unseeded model is seeded from random_state.
+    first = AdjointOutlierDetector(random_state=3).fit(X, y)
+    second = AdjointOutlierDetector(random_state=3).fit(X, y)
+    np.testing.assert_array_equal(first.estimator_.theta_, second.estimator_.theta_)
+    np.testing.assert_array_equal(first.scores_, second.scores_)
+
+
+def test_pandas_feature_names_reach_the_model():
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+    detector = AdjointOutlierDetector(tanh_model()).fit(frame, pd.Series(y))
+    np.testing.assert_array_equal(detector.feature_names_in_, frame.columns)
+    np.testing.assert_array_equal(detector.estimator_.feature_names_in_, frame.columns)
+    np.testing.assert_allclose(
+        detector.score_samples(frame, y), -N_ROWS * detector.scores_, rtol=1e-9
+    )
+
+
+def test_inputs_are_not_modified():
+    X_copy, y_copy = X.copy(), y.copy()
+    detector = AdjointOutlierDetector(tanh_model()).fit(X_copy, y_copy)
+    detector.score_samples(X_copy, y_copy)
+    np.testing.assert_array_equal(X_copy, X)
+    np.testing.assert_array_equal(y_copy, y)
+
+
+@pytest.mark.parametrize(
+    "params, error, match",
+    [
+        ({"contamination": 0.0}, ValueError, "contamination"),
+        ({"contamination": 0.6}, ValueError, "contamination"),
+        ({"contamination": "high"}, ValueError, "contamination"),
+        ({"scores": "cook"}, ValueError, "scores"),
+        ({"estimator": Ridge()}, TypeError, "adjoint_matrix"),
+        ({"estimator": Ridge().fit(X, y), "prefit": True}, TypeError, "adjoint"),
+        ({"estimator": SingleIndexRegressor(), "prefit": True}, ValueError, "fitted"),
+        ({"block_size": 0}, ValueError, "block_size"),
+    ],
+)
+def test_bad_parameters_raise(params, error, match):
+    with pytest.raises(error, match=match):
+        AdjointOutlierDetector(**params).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "X_bad, y_bad, match",
+    [
+        (X, y[:-1], "inconsistent numbers of samples"),
+        (np.where(np.arange(N_ROWS)[:, None] == 3, np.nan, X), y, "NaN"),
+        (X, np.where(np.arange(N_ROWS) == 3, np.nan, y), "NaN"),
+    ],
+)
+def test_bad_data_raises(X_bad, y_bad, match):
+    with pytest.raises(ValueError, match=match):
+        AdjointOutlierDetector().fit(X_bad, y_bad)
+
+
+def test_bad_data_at_scoring_time_raises(fitted):
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        fitted.score_samples(X, y[:-1])
+    with pytest.raises(ValueError, match="NaN"):
+        fitted.score_samples(np.full((2, 4), np.nan))
+    with pytest.raises(ValueError, match="features"):
+        fitted.score_samples(X[:, :3])
