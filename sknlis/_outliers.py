@@ -18,6 +18,24 @@ from sknlis._protocol import adjoint_rows, linear_rows, resolve_estimator
 
 __all__ = ["AdjointOutlierDetector"]
 
+# Parameters of every method that scores rows, substituted into their
+# docstrings at the line "        [scoring parameters]".
+_SCORING_PARAMETERS = """\
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Rows to score: new rows or training rows.
+
+        y : array-like of shape (n_samples,), default=None
+            Their targets, when the detector was fitted with targets. Without
+            them, the rows are scored on their inputs alone (see Notes)."""
+
+
+def _scoring_docs(method):
+    method.__doc__ = method.__doc__.replace(
+        "        [scoring parameters]", _SCORING_PARAMETERS
+    )
+    return method
+
+
 # contamination="auto" flags rows scoring above this multiple of the mean
 # training score: the classical high-leverage rule h_i > 2 p / n.
 AUTO_THRESHOLD = 2.0
@@ -240,17 +258,13 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
     def _training_score_samples(self):
         return -self.scores_.shape[0] * self.scores_
 
+    @_scoring_docs
     def score_samples(self, X, y=None):
         """Opposite of the abnormality of each row: lower is more abnormal.
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Rows to score (new or training rows).
-
-        y : array-like of shape (n_samples,), default=None
-            Their targets, when the detector was fitted with targets. Without
-            them, the rows are scored on their inputs alone (see Notes).
+        [scoring parameters]
 
         Returns
         -------
@@ -281,16 +295,13 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
         )
         return -self._basis.n_rows * outlier_scores(self._basis, parts, self.scores)
 
+    @_scoring_docs
     def decision_function(self, X, y=None):
         """``score_samples(X, y) - offset_``: negative for outliers.
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Rows to score.
-
-        y : array-like of shape (n_samples,), default=None
-            Their targets; see :meth:`score_samples`.
+        [scoring parameters]
 
         Returns
         -------
@@ -298,16 +309,13 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
         """
         return self.score_samples(X, y) - self.offset_
 
+    @_scoring_docs
     def predict(self, X, y=None):
         """-1 for outliers, +1 for inliers.
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Rows to classify.
-
-        y : array-like of shape (n_samples,), default=None
-            Their targets; see :meth:`score_samples`.
+        [scoring parameters]
 
         Returns
         -------

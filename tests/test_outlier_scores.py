@@ -18,14 +18,22 @@ def basis_of(F, labelled=True, block_size=None):
     )
 
 
-def test_leverage_and_norm_are_the_papers_scores_of_the_dual_matrix():
-    basis, parts = basis_of(F)
-    assert basis.has_residual
+@pytest.mark.parametrize(
+    "labelled, score, reference",
+    [
+        (True, "leverage", leverage_scores),
+        (True, "norm", norm_scores),
+        # Without a label column the whole matrix is the model part.
+        (False, "balanced", leverage_scores),
+        (False, "leverage", leverage_scores),
+        (False, "norm", norm_scores),
+    ],
+)
+def test_scores_are_the_papers_scores_of_the_dual_matrix(labelled, score, reference):
+    basis, parts = basis_of(F, labelled=labelled)
+    assert basis.labelled == basis.has_residual == labelled
     np.testing.assert_allclose(
-        outlier_scores(basis, parts, "leverage"), leverage_scores(F), rtol=1e-8
-    )
-    np.testing.assert_allclose(
-        outlier_scores(basis, parts, "norm"), norm_scores(F), rtol=1e-12
+        outlier_scores(basis, parts, score), reference(F), rtol=1e-8
     )
 
 
@@ -104,17 +112,6 @@ def test_nearly_spanned_label_column_keeps_its_small_residual_accurately():
     assert basis.has_residual
     error = np.abs(np.sqrt(parts[:, 1]) - 1e-2 * np.abs(noise))
     assert error.max() <= np.finfo(float).eps * np.abs(c).max()
-
-
-def test_unlabelled_basis_scores_the_whole_matrix():
-    basis, parts = basis_of(F, labelled=False)
-    assert not basis.labelled and not basis.has_residual
-    np.testing.assert_allclose(
-        outlier_scores(basis, parts, "balanced"), leverage_scores(F), rtol=1e-8
-    )
-    np.testing.assert_allclose(
-        outlier_scores(basis, parts, "norm"), norm_scores(F), rtol=1e-12
-    )
 
 
 def test_unknown_score_raises():

@@ -8,6 +8,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sknlis import (
     AdjointOutlierDetector,
     SingleIndexRegressor,
+    TwoLayerReLURegressor,
     leverage_scores,
     norm_scores,
 )
@@ -189,3 +190,10 @@ def test_bad_data_at_scoring_time_raises(fitted):
         fitted.score_samples(np.full((2, 4), np.nan))
     with pytest.raises(ValueError, match="features"):
         fitted.score_samples(X[:, :3])
+
+
+def test_any_model_with_a_dual_matrix_works():
+    network = TwoLayerReLURegressor(n_hidden=3, random_state=0)
+    detector = AdjointOutlierDetector(network, scores="leverage").fit(X, y)
+    F = detector.estimator_.adjoint_matrix(X, y)
+    np.testing.assert_allclose(detector.scores_, leverage_scores(F), rtol=1e-8)
