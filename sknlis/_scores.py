@@ -82,7 +82,7 @@ def leverage_factor(rows, n_rows, n_columns, *, ridge=0.0, block_size=None):
             lambda a, b: rows(a, b) / max_abs,
             n_rows,
             n_columns,
-            ridge=ridge / max_abs**2,
+            ridge=ridge / max_abs / max_abs,
             block_size=block_size,
         )
         return K / max_abs, rank
