@@ -69,5 +69,10 @@ html_theme_options = {
     "footer_end": ["sphinx-version", "theme-version"],
     "secondary_sidebar_items": ["page-toc", "sourcelink"],
 }
-html_sidebars = {"install": [], "reproduction": []}
+# No left column on pages without subpages (it would be empty), nor on the
+# examples, whose code needs the width.
+html_sidebars = {
+    page: []
+    for page in ("index", "install", "user_guide", "reproduction", "auto_examples/*")
+}
 html_show_sourcelink = True
