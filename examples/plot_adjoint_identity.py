@@ -164,6 +164,7 @@ ax.set_ylabel("max |F_quadrature - F_closed| / max |F_closed|")
 ax.set_title("Quadrature against the closed form")
 ax.legend()
 fig.tight_layout()
+# sphinx_gallery_thumbnail_number = 2
 
 # %%
 # With ``phi`` the identity, each unit's gradient is linear in ``t`` along the
