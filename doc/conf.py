@@ -5,6 +5,7 @@ network: intersphinx is not used, and the examples use bundled data only.
 """
 
 import os
+import re
 import sys
 
 # Document the package of this checkout, installed or not.
@@ -39,6 +40,22 @@ autodoc_typehints = "none"
 # Methods are listed by the autosummary class template, not by numpydoc.
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
+
+
+def _skip_metadata_routing(app, what, name, obj, skip, options):
+    """Leave out the metadata-routing methods scikit-learn adds to estimators.
+
+    ``get_metadata_routing`` and ``set_{method}_request`` are scikit-learn's,
+    documented there, and their docstrings refer to its glossary.
+    """
+    if name == "get_metadata_routing" or re.fullmatch(r"set_\w+_request", name):
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_metadata_routing)
+
 
 # -- Examples gallery -------------------------------------------------------
 # The examples draw with matplotlib: never open a window while building.
