@@ -203,7 +203,7 @@ def _array_rows(F):
 
 
 def leverage_scores(F, *, ridge=0.0, block_size=None):
-    """Normalized leverage scores of the rows of ``F`` (Definition 3.4).
+    """Normalized leverage scores of the rows of ``F`` (Definition 3.3).
 
     ``tau_i = [F F^+]_ii / rank(F)``: the squared norm of row ``i`` of an
     orthonormal basis of the column space, divided by the rank, so the scores
@@ -255,7 +255,7 @@ def leverage_scores(F, *, ridge=0.0, block_size=None):
 
 
 def norm_scores(F, *, block_size=None):
-    """Normalized row-norm scores ``||f_i||^2 / ||F||_F^2`` (Definition 3.3).
+    """Normalized row-norm scores ``||f_i||^2 / ||F||_F^2`` (Definition 3.4).
 
     Parameters
     ----------
