@@ -84,10 +84,10 @@ _SHARED_ATTRIBUTES = """\
         Number of L-BFGS-B iterations of the kept fit (at least 1).
 
     n_features_in_ : int
-        Number of features seen during :term:`fit`.
+        Number of features seen during ``fit``.
 
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`. Defined only when `X`
+        Names of features seen during ``fit``. Defined only when `X`
         has feature names that are all strings."""
 
 

@@ -3,22 +3,28 @@
 Leverage of row ``i`` is ``||U_i||^2`` for an orthonormal basis ``U`` of the
 column space. Householder QR gives ``U`` stably but slowly on tall, skinny
 matrices (its panels are matrix-vector work). Here every pass over ``F`` is a
-matrix-matrix product on a block of rows, and ``U`` is never stored:
+matrix-matrix product on a block of rows, and ``U`` is never stored: only a
+small factor ``K`` with ``U = F K``.
 
-1. One pass forms the Gram matrix ``G = F^T F`` (plus ``ridge * I``).
-2. Columns are equilibrated (leverage does not change under column scaling),
-   and ``G`` is diagonalised. If its condition number is at most
-   ``_DIRECT_COND`` the factor ``K = D V Lambda^(-1/2)`` is already accurate:
-   leverage is ``||f_i K||^2`` with relative error about ``cond(G) * eps``.
-3. Otherwise, if ``cond(G) <= _REFINE_COND``, ``A = F K`` is nearly
-   orthonormal and one more Gram pass over ``A`` corrects ``K`` to full
-   accuracy (the idea of CholeskyQR2).
-4. Otherwise (rank-deficient or very ill-conditioned), a Householder QR of
-   stacked row blocks gives the ``R`` factor stably and an SVD of ``R`` reveals
-   the rank with numpy's ``matrix_rank`` tolerance.
+1. One pass forms the Gram matrix ``G = F^T F``. Columns are equilibrated
+   (leverage does not change under column scaling) and ``G`` is
+   diagonalised, ``G = V Lambda V^T``. If ``cond(G) <= _DIRECT_COND``,
+   ``K = V Lambda^(-1/2)`` is accurate to about ``cond(G) * eps``.
+2. Otherwise the eigenvalues split at ``_SPLIT * lambda_max``. Directions
+   above it are resolved by ``G`` to ``eps / _SPLIT`` relative accuracy, so
+   ``A = F V_big Lambda_big^(-1/2)`` is orthonormal to within that and one
+   Gram pass over ``[A, C]``, ``C = F V_small``, makes it exact (the idea of
+   CholeskyQR2). ``C`` minus its projection on ``A`` holds what ``G`` could
+   not resolve; its own Gram (from the same pass, at its own scale) is
+   treated the same way, recursively.
+3. A direction whose singular value is at most ``max(n, k) * eps *
+   sigma_max`` (numpy's ``matrix_rank`` rule, on the equilibrated matrix) is
+   dropped: the rank is decided where it can be resolved.
 
-Extra memory is ``O(n_columns**2 + block_size * n_columns)``: no ``n x n`` and
-no ``n x k`` matrix is ever formed.
+Well-conditioned input takes two passes over ``F``, ill-conditioned or
+rank-deficient input one more per level of the recursion (usually one).
+Extra memory is ``O(n_columns**2 + block_size * n_columns)``: no ``n x n``
+and no ``n x k`` matrix is ever formed.
 """
 
 import numbers
@@ -32,104 +38,104 @@ __all__ = ["leverage_scores", "norm_scores"]
 
 # Leverage from one Gram has relative error about cond(G) * eps.
 _DIRECT_COND = 1e4
-# CholeskyQR2 restores full accuracy while cond(G) * eps << 1.
-_REFINE_COND = 1e12
+# Eigenvalues of G above this fraction of the largest are accurate to
+# eps / _SPLIT relative: enough to precondition for one corrective pass.
+_SPLIT = 1e-8
 
 
-def _gram(rows, n_rows, n_columns, block_size, K=None):
-    """``sum_b (F_b K)^T (F_b K)`` over row blocks (``K=None`` means identity)."""
-    width = n_columns if K is None else K.shape[1]
-    G = np.zeros((width, width))
-    for start, stop in row_blocks(n_rows, block_size):
-        block = rows(start, stop)
-        if K is not None:
-            block = block @ K
-        # Overflow is detected (and repaired) by the caller.
-        with np.errstate(over="ignore", invalid="ignore"):
+def _gram(rows, n_rows, block_size, K, extra=None):
+    """``(F K)^T (F K) + (E K)^T (E K)`` over row blocks of ``F``."""
+    G = np.zeros((K.shape[1], K.shape[1]))
+    # Overflow and non-finite input are detected (and handled) by the caller.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start, stop in row_blocks(n_rows, block_size):
+            block = rows(start, stop) @ K
             G += block.T @ block
+    if extra is not None:
+        extra_K = extra @ K
+        G += extra_K.T @ extra_K
     return G
-
-
-def _stacked_r(rows, n_rows, n_columns, block_size, scale, extra_rows):
-    """R factor of ``[F D; extra_rows]`` by Householder QR of stacked blocks."""
-    R = np.zeros((0, n_columns))
-    for start, stop in row_blocks(n_rows, block_size):
-        stacked = np.vstack([R, rows(start, stop) * scale])
-        R = linalg.qr(stacked, mode="r", check_finite=False)[0][:n_columns]
-    if extra_rows is not None:
-        R = linalg.qr(np.vstack([R, extra_rows]), mode="r", check_finite=False)[0]
-    return R[:n_columns]
 
 
 def leverage_factor(rows, n_rows, n_columns, *, ridge=0.0, block_size=None):
     """Factor ``K`` with leverage ``h_i = ||f_i K||^2`` and the rank it spans.
 
     ``rows(start, stop)`` returns rows ``start:stop`` of ``F`` as float64. It
-    is called two or three times per block, so a matrix that is expensive to
+    is called two to four times per block, so a matrix that is expensive to
     hold (a wide dual matrix) can be recomputed block by block instead.
 
     Returns ``(K, rank)``. Without ridge, ``h_i`` is the diagonal of the
     orthogonal projector ``F F^+`` and sums to ``rank``; with ridge ``lambda``
-    it is ``f_i^T (F^T F + lambda I)^{-1} f_i`` and ``rank`` is ``n_columns``.
+    it is ``f_i^T (F^T F + lambda I)^{-1} f_i``, the leverage of ``F``'s rows
+    in the augmented matrix ``[F; sqrt(lambda) I]``.
     """
     block_size = check_block_size(block_size, n_columns)
-    G = _gram(rows, n_rows, n_columns, block_size)
+    identity = np.eye(n_columns)
+    G = _gram(rows, n_rows, block_size, identity)
     if not np.all(np.isfinite(G)):
-        scale = _column_max_abs(rows, n_rows, n_columns, block_size)
-        if not np.all(np.isfinite(scale)):
+        max_abs = _column_max_abs(rows, n_rows, n_columns, block_size).max()
+        if not np.isfinite(max_abs):
             raise ValueError("F contains NaN or infinity: leverage is undefined.")
-        # F is finite, so the squares overflowed: rescale the columns.
-        scale = np.where(scale > 0, 1.0 / scale, 0.0)
+        # F is finite, so its squares overflowed. One common scale keeps the
+        # ridge problem equivalent: (F/s)^T (F/s) + (ridge/s^2) I.
         K, rank = leverage_factor(
-            lambda a, b: rows(a, b) * scale,
+            lambda a, b: rows(a, b) / max_abs,
             n_rows,
             n_columns,
-            ridge=ridge,
+            ridge=ridge / max_abs / max_abs,
             block_size=block_size,
         )
-        return scale[:, None] * K, rank
+        return K / max_abs, rank
 
     norms = np.sqrt(np.diag(G) + ridge)
     if not np.any(norms > 0):
         raise ValueError("F has no nonzero entry: its leverage scores are undefined.")
-    # Zero columns span nothing; they get zero rows in K.
-    D = np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 0.0)
+    # Zero columns span nothing: they get zero rows in K.
     live = norms > 0
-    G_live = (G + ridge * np.eye(n_columns))[np.ix_(live, live)]
-    D_live = D[live]
-    eigval, eigvec = linalg.eigh(D_live[:, None] * G_live * D_live)
-    cond = eigval[-1] / eigval[0] if eigval[0] > 0 else np.inf
-
-    K = np.zeros((n_columns, 0))
-    if cond <= _REFINE_COND:
-        K_live = D_live[:, None] * eigvec / np.sqrt(eigval)
-        if cond > _DIRECT_COND:
-            K_live = _refine(rows, n_rows, live, K_live, ridge, block_size)
-        K = np.zeros((n_columns, K_live.shape[1]))
-        K[live] = K_live
-        return K, int(live.sum())
-
-    extra = np.sqrt(ridge) * np.diag(D) if ridge > 0 else None
-    R = _stacked_r(rows, n_rows, n_columns, block_size, D, extra)
-    _, sing, Vt = linalg.svd(R, check_finite=False)
-    if ridge > 0:
-        rank = n_columns
-    else:
-        tol = sing[0] * max(n_rows, n_columns) * np.finfo(float).eps
-        rank = int(np.sum(sing > tol))
-    K = D[:, None] * (Vt[:rank].T / sing[:rank])
-    return K, rank
+    D = identity[:, live] / norms[live]
+    extra = np.sqrt(ridge) * identity if ridge > 0 else None
+    G_scaled = D.T @ G @ D
+    if extra is not None:
+        G_scaled += ridge * D.T @ D
+    sigma_max = np.sqrt(linalg.eigvalsh(G_scaled)[-1])
+    tol = max(n_rows, n_columns) * np.finfo(float).eps * sigma_max
+    return _orthonormalizing_factor(rows, n_rows, block_size, D, G_scaled, extra, tol)
 
 
-def _refine(rows, n_rows, live, K, ridge, block_size):
-    """One CholeskyQR2 step: re-orthonormalise ``A = F K`` from its own Gram."""
-    full = np.zeros((live.shape[0], K.shape[1]))
-    full[live] = K
-    G_A = _gram(rows, n_rows, live.shape[0], block_size, full)
-    if ridge > 0:
-        G_A += ridge * K.T @ K
-    eigval, eigvec = linalg.eigh(G_A)
-    return K @ (eigvec / np.sqrt(eigval))
+def _orthonormalizing_factor(rows, n_rows, block_size, K, G, extra, tol):
+    """``K_out`` such that ``F K_out`` is orthonormal and spans ``range(F K)``.
+
+    ``G`` is the Gram matrix of ``F K`` (with the ridge rows ``extra``);
+    directions with singular value at most ``tol`` are dropped.
+    """
+    eigval, eigvec = linalg.eigh(G)
+    if eigval[-1] <= tol**2:
+        return K[:, :0], 0
+    if eigval[0] >= eigval[-1] / _DIRECT_COND:
+        keep = eigval > tol**2
+        return K @ (eigvec[:, keep] / np.sqrt(eigval[keep])), int(keep.sum())
+    big = eigval > eigval[-1] * _SPLIT
+    precondition = eigvec[:, big] / np.sqrt(eigval[big])
+    small = eigvec[:, ~big]
+    n_big = precondition.shape[1]
+    joint = _gram(rows, n_rows, block_size, K @ np.hstack([precondition, small]), extra)
+    G_AA, G_AC, G_CC = (
+        joint[:n_big, :n_big],
+        joint[:n_big, n_big:],
+        joint[n_big:, n_big:],
+    )
+    eigval_A, eigvec_A = linalg.eigh(G_AA)
+    K_A = K @ precondition @ (eigvec_A / np.sqrt(eigval_A))
+    if not small.shape[1]:
+        return K_A, n_big
+    # C minus its projection on A: the part of range(F K) that G blurred.
+    coefficients = linalg.solve(G_AA, G_AC, assume_a="pos")
+    K_C = K @ (small - precondition @ coefficients)
+    G_C = G_CC - G_AC.T @ coefficients
+    K_rest, rank_rest = _orthonormalizing_factor(
+        rows, n_rows, block_size, K_C, (G_C + G_C.T) / 2, extra, tol
+    )
+    return np.hstack([K_A, K_rest]), n_big + rank_rest
 
 
 def _column_max_abs(rows, n_rows, n_columns, block_size):
@@ -197,7 +203,7 @@ def _array_rows(F):
 
 
 def leverage_scores(F, *, ridge=0.0, block_size=None):
-    """Normalized leverage scores of the rows of ``F`` (Definition 3.4).
+    """Normalized leverage scores of the rows of ``F`` (Definition 3.3).
 
     ``tau_i = [F F^+]_ii / rank(F)``: the squared norm of row ``i`` of an
     orthonormal basis of the column space, divided by the rank, so the scores
@@ -249,7 +255,7 @@ def leverage_scores(F, *, ridge=0.0, block_size=None):
 
 
 def norm_scores(F, *, block_size=None):
-    """Normalized row-norm scores ``||f_i||^2 / ||F||_F^2`` (Definition 3.3).
+    """Normalized row-norm scores ``||f_i||^2 / ||F||_F^2`` (Definition 3.4).
 
     Parameters
     ----------

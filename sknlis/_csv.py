@@ -1,0 +1,91 @@
+"""Reading a numeric CSV table for the command line, with messages a user can act on."""
+
+import csv
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class TableError(ValueError):
+    """A CSV file the command line cannot use, with the reason."""
+
+
+@dataclass
+class Table:
+    """A numeric CSV table split into features and target."""
+
+    header: list
+    records: list  # the rows as read, for writing them back unchanged
+    X: np.ndarray
+    y: np.ndarray
+    features: list
+
+
+def read_table(path, target):
+    """Read ``path`` into a :class:`Table` with ``target`` as ``y``.
+
+    Every column must be numeric and complete: the message names the first
+    column and line that is not, rather than guessing an encoding.
+    """
+    if not os.path.isfile(path):
+        raise TableError(f"No such file: {path}")
+    with open(path, newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if not header:
+            raise TableError(f"{path} is empty: expected a header line of names.")
+        records = [row for row in reader if row]
+    if target not in header:
+        raise TableError(
+            f"Target column {target!r} is not in {path}; its columns are: "
+            f"{', '.join(header)}."
+        )
+    if not records:
+        raise TableError(f"{path} has a header but no rows.")
+    for line, row in enumerate(records, start=2):
+        if len(row) != len(header):
+            raise TableError(
+                f"{path}, line {line}: {len(row)} fields, but the header has "
+                f"{len(header)}."
+            )
+    columns = {name: _numeric_column(name, j, records) for j, name in enumerate(header)}
+    features = [name for name in header if name != target]
+    if not features:
+        raise TableError(f"{path} has no feature column besides {target!r}.")
+    X = np.column_stack([columns[name] for name in features])
+    return Table(header, records, X, columns[target], features)
+
+
+def _numeric_column(name, j, records):
+    values = np.empty(len(records))
+    for i, row in enumerate(records):
+        text = row[j].strip()
+        try:
+            values[i] = float(text)
+        except ValueError:
+            what = "is empty" if not text else f"holds {text!r}"
+            raise TableError(
+                f"Column {name!r} is not numeric: line {i + 2} {what}. Encode "
+                "categories as numbers and fill or drop missing values first."
+            ) from None
+        if not np.isfinite(values[i]):
+            raise TableError(
+                f"Column {name!r}, line {i + 2}: {text!r} is not a finite number."
+            )
+    return values
+
+
+def write_table(path_or_file, header, rows):
+    """Write ``rows`` under ``header`` to a path, or to an open file."""
+    if hasattr(path_or_file, "write"):
+        _write(path_or_file, header, rows)
+        return
+    with open(path_or_file, "w", newline="") as handle:
+        _write(handle, header, rows)
+
+
+def _write(handle, header, rows):
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
