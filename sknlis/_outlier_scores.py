@@ -36,7 +36,13 @@ import numpy as np
 from sknlis._scores import leverage_factor
 from sknlis._validation import check_block_size, row_blocks
 
-__all__ = ["SCORES", "OutlierBasis", "fit_outlier_basis", "outlier_scores"]
+__all__ = [
+    "SCORES",
+    "OutlierBasis",
+    "fit_outlier_basis",
+    "outlier_scores",
+    "row_parts",
+]
 
 SCORES = ("balanced", "leverage", "norm")
 

@@ -1,8 +1,10 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import is_outlier_detector
 from sklearn.linear_model import Ridge
 from sklearn.metrics import roc_auc_score
+from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sknlis import (
@@ -41,6 +43,11 @@ def fitted():
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def test_declared_an_outlier_detector():
+    assert is_outlier_detector(AdjointOutlierDetector())
+    assert get_tags(AdjointOutlierDetector()).estimator_type == "outlier_detector"
 
 
 def test_planted_outliers_of_both_kinds_rank_first(fitted):
