@@ -81,7 +81,7 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
         ``"auto"`` flags rows whose score exceeds twice the mean training
         score, the classical high-leverage rule ``h_i > 2 p / n`` [2]_
         applied to the normalized score: ``offset_ = -2``. On the benchmark
-        suite it flags 5-11% of the rows where 5-12% are planted anomalies.
+        suite it flags 4-11% of the rows where 5-12% are planted anomalies.
 
     prefit : bool, default=False
         Use ``estimator`` as it is, already fitted; ``fit`` then only scores.
