@@ -33,7 +33,7 @@ def _adjoint_rows(estimator, X, y, block_size):
     fitted with feature names sees them again. The scores read the rows two
     or three times; when all rows fit in one block (``block_size`` rows of
     the dual matrix, the memory the scoring uses anyway) the matrix is
-    computed once and kept, which halves the cost of scoring.
+    computed once and kept instead of once per pass.
     """
     n_rows = y.shape[0]
     first = estimator.adjoint_matrix(_safe_indexing(X, slice(0, 1)), y[:1])
