@@ -123,7 +123,9 @@ def _count_or_fraction(text):
 
 
 def _pilot(text):
-    return None if text.lower() == "none" else _count_or_fraction(text)
+    if text.lower() in ("none", "auto"):
+        return None if text.lower() == "none" else "auto"
+    return _count_or_fraction(text)
 
 
 def _parser():
@@ -159,8 +161,9 @@ def _parser():
     sample.add_argument(
         "--pilot-size",
         type=_pilot,
-        default=0.1,
-        help="rows for the pilot fit, or 'none' to fit on all rows (default 0.1)",
+        default="auto",
+        help="rows for the pilot fit: a count, a fraction, 'auto' (as many as "
+        "the sample) or 'none' to fit on all rows (default auto)",
     )
     sample.add_argument(
         "--no-replace", action="store_true", help="draw each row at most once"

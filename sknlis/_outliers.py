@@ -254,7 +254,8 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
         if self.estimator_ is None:
             return linear_rows(X)
         # A DataFrame goes to the model as it is, so it sees its feature names.
-        return adjoint_rows(self.estimator_, X_in if hasattr(X_in, "iloc") else X, y)
+        X_model = X_in if hasattr(X_in, "iloc") else X
+        return adjoint_rows(self.estimator_, X_model, y, self.block_size)
 
     def _training_score_samples(self):
         return -self.scores_.shape[0] * self.scores_

@@ -8,9 +8,10 @@ detector reach it only through the helpers here.
 import numpy as np
 from sklearn.base import clone
 from sklearn.utils import _safe_indexing
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from sknlis._regressors import SingleIndexRegressor
+from sknlis._validation import check_block_size
 
 __all__ = ["adjoint_rows", "linear_rows", "resolve_estimator"]
 
@@ -25,19 +26,25 @@ def linear_rows(X):
     return rows, X.shape[1] + 1
 
 
-def adjoint_rows(estimator, X, y=None):
+def adjoint_rows(estimator, X, y=None, block_size=None):
     """Rows of the fitted estimator's dual matrix, recomputed block by block.
 
     ``X`` is the caller's own input (a DataFrame stays one), so an estimator
     fitted with feature names sees them again. ``y=None`` gives the label-free
-    dual matrix.
+    dual matrix. The scores read the rows two to four times; when all rows fit
+    in one block (``block_size`` rows, the memory the scoring uses anyway) the
+    matrix is computed once and kept instead of once per pass.
     """
 
     def rows(start, stop):
         X_block = _safe_indexing(X, slice(start, stop))
         return estimator.adjoint_matrix(X_block, None if y is None else y[start:stop])
 
-    return rows, rows(0, 1).shape[1]
+    n_rows, n_columns = _num_samples(X), rows(0, 1).shape[1]
+    if n_rows <= check_block_size(block_size, n_columns):
+        F = rows(0, n_rows)
+        return (lambda start, stop: F[start:stop]), n_columns
+    return rows, n_columns
 
 
 def resolve_estimator(estimator, *, prefit, rng, purpose):

@@ -57,6 +57,53 @@ def test_pilot_mode_fits_on_a_uniform_pilot_sample():
     np.testing.assert_allclose(sampler.scores_, expected, rtol=1e-9)
 
 
+@pytest.mark.parametrize(
+    "n_samples, n_pilot",
+    [
+        (200, 200),  # as many pilot rows as the sample draws
+        (0.5, 221),  # a fraction resolves first: round(0.5 * 442)
+        (20, 110),  # floor: 10 * (10 features + 1)
+        (1000, 442),  # with replacement the sample may exceed n; cap at n
+    ],
+)
+def test_auto_pilot_is_the_size_of_the_sample(n_samples, n_pilot):
+    sampler = NonlinearImportanceResampler(n_samples=n_samples, random_state=0)
+    assert sampler.pilot_size == "auto"  # the default
+    sampler.fit_resample(X, y)
+    pilot = sampler.pilot_indices_
+    assert pilot.shape == (n_pilot,) and len(np.unique(pilot)) == n_pilot
+    # "auto" is only a count: the same seed with that count gives the same draw.
+    explicit = NonlinearImportanceResampler(
+        n_samples=n_samples, pilot_size=n_pilot, random_state=0
+    ).fit(X, y)
+    np.testing.assert_array_equal(pilot, explicit.pilot_indices_)
+    np.testing.assert_array_equal(sampler.sample_indices_, explicit.sample_indices_)
+
+
+class _RowCountingRegressor(SingleIndexRegressor):
+    """Counts the rows its dual matrix is computed on."""
+
+    def adjoint_matrix(self, X, y=None, *, block_size=None):
+        self.rows_scored_ = getattr(self, "rows_scored_", 0) + X.shape[0]
+        return super().adjoint_matrix(X, y, block_size=block_size)
+
+
+@pytest.mark.parametrize("scores", ["leverage", "norm"])
+def test_dual_matrix_is_computed_once_when_it_fits_in_a_block(scores):
+    fitted = _RowCountingRegressor(random_state=0).fit(X, y)
+    sampler = NonlinearImportanceResampler(fitted, prefit=True, scores=scores)
+    sampler.fit_resample(X, y)
+    # One row to learn the width, then every row once (not once per pass).
+    assert fitted.rows_scored_ == len(X) + 1
+    # Small blocks recompute rows on every pass, with the same scores.
+    fitted.rows_scored_ = 0
+    blocked = NonlinearImportanceResampler(
+        fitted, prefit=True, scores=scores, block_size=100
+    ).fit(X, y)
+    assert fitted.rows_scored_ >= 2 * len(X)
+    np.testing.assert_allclose(blocked.scores_, sampler.scores_, rtol=1e-10)
+
+
 def test_prefit_uses_the_estimator_as_it_is():
     fitted = SingleIndexRegressor(activation="tanh").fit(X[:100], y[:100])
     sampler = NonlinearImportanceResampler(fitted, prefit=True, scores="norm")
@@ -139,6 +186,7 @@ def test_inputs_are_not_modified():
         ({"n_samples": 1.5}, ValueError, "n_samples"),
         ({"pilot_size": 0.001}, ValueError, "pilot_size"),
         ({"pilot_size": 1}, ValueError, "pilot_size"),
+        ({"pilot_size": "half"}, ValueError, "pilot_size"),
         ({"mix_uniform": 2.0}, ValueError, "mix_uniform"),
         ({"scores": "random"}, ValueError, "scores"),
         ({"basis": "kernel"}, ValueError, "basis"),
