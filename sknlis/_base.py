@@ -125,18 +125,20 @@ class BaseNonlinearRegressor(RegressorMixin, BaseEstimator):
     # Sparse formats ``validate_data`` accepts (converted to CSR), or False.
     _accept_sparse = False
 
-    def _validate(self, X, y=None, *, reset):
-        """``validate_data`` with the settings of every method here."""
+    def _validate(self, X, *y, reset):
+        """``validate_data`` with the settings of every method here.
+
+        ``y`` is positional so that ``fit(X, None)`` reaches ``validate_data``
+        (which then says that the estimator requires ``y``).
+        """
         settings = {
             "reset": reset,
             "accept_sparse": self._accept_sparse and "csr",
             "dtype": np.float64,
         }
-        if y is None:
-            return validate_data(self, X, **settings)
-        return validate_data(
-            self, X, y, y_numeric=True, ensure_min_samples=2, **settings
-        )
+        if y:
+            settings.update(y_numeric=True, ensure_min_samples=2)
+        return validate_data(self, X, *y, **settings)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
