@@ -8,9 +8,12 @@ from scipy.optimize import minimize
 
 __all__ = ["LbfgsResult", "lbfgs"]
 
-# A trial point whose loss overflows gets this value instead: finite, so the
-# line search backtracks from it rather than L-BFGS-B stopping on inf or NaN.
-_OVERFLOW_LOSS = 1e300
+# A trial point whose loss overflows gets this multiple of (1 + the starting
+# loss) with a zero gradient: larger than any loss the descent can reach, yet
+# moderate enough that the line search's interpolation backtracks by a normal
+# factor. (inf or NaN stop L-BFGS-B; a value like 1e300 makes it shrink the
+# step to nothing and report a false convergence.)
+_OVERFLOW_FACTOR = 1e4
 
 
 class LbfgsResult(NamedTuple):
@@ -24,14 +27,28 @@ class LbfgsResult(NamedTuple):
 
 
 def _guarded(loss_gradient):
-    """``loss_gradient`` with non-finite values replaced by a huge finite loss."""
+    """``loss_gradient`` that never returns inf or NaN to the optimizer.
+
+    A non-finite loss or gradient at the first point raises ``ValueError``:
+    no step can recover from it. Later, it becomes a large finite loss.
+    """
+    start = []
 
     def fun(theta):
         with np.errstate(over="ignore", invalid="ignore"):
             loss, grad = loss_gradient(theta)
-        if np.isfinite(loss) and np.all(np.isfinite(grad)):
+        finite = np.isfinite(loss) and np.all(np.isfinite(grad))
+        if not start:
+            if not finite:
+                raise ValueError(
+                    "The squared loss overflows float64 at the initial "
+                    "parameters: the features or targets are too large. Rescale "
+                    "X and y (e.g. with StandardScaler)."
+                )
+            start.append(abs(float(loss)))
+        if finite:
             return loss, grad
-        return _OVERFLOW_LOSS, np.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
+        return _OVERFLOW_FACTOR * (1.0 + start[0]), np.zeros_like(theta)
 
     return fun
 
@@ -66,8 +83,8 @@ def lbfgs(loss_gradient, theta0, *, max_iter, tol, bounds=None, verbose=0):
     Raises
     ------
     ValueError
-        If the loss overflows float64 at the start, where no step can
-        recover (the data or targets are too large to square).
+        If the loss or its gradient is not finite at ``theta0``, where no
+        step can recover (the data or targets are too large to square).
     """
     fun = _guarded(loss_gradient)
     n_params = theta0.shape[0]
@@ -93,11 +110,6 @@ def lbfgs(loss_gradient, theta0, *, max_iter, tol, bounds=None, verbose=0):
             "ftol": 64 * np.finfo(float).eps,
         },
     )
-    if result.fun >= _OVERFLOW_LOSS:
-        raise ValueError(
-            "The squared loss overflows float64: the features or targets are "
-            "too large. Rescale X and y (e.g. with StandardScaler)."
-        )
     return LbfgsResult(
         theta=result.x,
         loss=float(result.fun),
