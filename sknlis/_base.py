@@ -25,8 +25,8 @@ from sklearn.utils.validation import (
 from sknlis._solver import lbfgs
 from sknlis._validation import check_block_size, row_blocks
 
-# Parameter descriptions both estimators share, substituted into their
-# docstrings at the line "    [shared parameters]".
+# Docstring sections both estimators share, substituted at the lines
+# "    [shared parameters]", "    [shared attributes]" and "    [references]".
 _SHARED_PARAMETERS = """\
     fit_intercept : bool, default=True
         Whether the model has an intercept (see the model above). It is part
@@ -91,14 +91,25 @@ _SHARED_ATTRIBUTES = """\
         has feature names that are all strings."""
 
 
+_REFERENCES = """\
+    References
+    ----------
+    .. [1] P. Rajmohan and F. Roosta, "Importance Sampling for Nonlinear
+       Models", ICML 2025. arXiv:2505.12353."""
+
+
 def fill_shared_docs(*, max_iter, tol):
-    """Class decorator: substitute the shared parameter and attribute docs."""
+    """Class decorator: substitute the shared sections of the docstring."""
 
     def decorate(cls):
-        cls.__doc__ = cls.__doc__.replace(
-            "    [shared parameters]",
-            _SHARED_PARAMETERS.format(max_iter=max_iter, tol=tol),
-        ).replace("    [shared attributes]", _SHARED_ATTRIBUTES)
+        cls.__doc__ = (
+            cls.__doc__.replace(
+                "    [shared parameters]",
+                _SHARED_PARAMETERS.format(max_iter=max_iter, tol=tol),
+            )
+            .replace("    [shared attributes]", _SHARED_ATTRIBUTES)
+            .replace("    [references]", _REFERENCES)
+        )
         return cls
 
     return decorate
@@ -121,6 +132,27 @@ class BaseNonlinearRegressor(RegressorMixin, BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
+
+    def __init__(
+        self,
+        *,
+        fit_intercept,
+        alpha,
+        bound,
+        max_iter,
+        tol,
+        store_adjoint,
+        random_state,
+        verbose,
+    ):
+        self.fit_intercept = fit_intercept
+        self.alpha = alpha
+        self.bound = bound
+        self.max_iter = max_iter
+        self.tol = tol
+        self.store_adjoint = store_adjoint
+        self.random_state = random_state
+        self.verbose = verbose
 
     # Sparse formats ``validate_data`` accepts (converted to CSR), or False.
     _accept_sparse = False

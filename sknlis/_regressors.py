@@ -75,10 +75,7 @@ class SingleIndexRegressor(BaseNonlinearRegressor):
     input is kept sparse (CSR) for the fit and densified one block at a time
     for the dual matrix.
 
-    References
-    ----------
-    .. [1] P. Rajmohan and F. Roosta, "Importance Sampling for Nonlinear
-       Models", ICML 2025. arXiv:2505.12353.
+    [references]
 
     Examples
     --------
@@ -127,14 +124,16 @@ class SingleIndexRegressor(BaseNonlinearRegressor):
         self.c1 = c1
         self.c2 = c2
         self.zeta = zeta
-        self.fit_intercept = fit_intercept
-        self.alpha = alpha
-        self.bound = bound
-        self.max_iter = max_iter
-        self.tol = tol
-        self.store_adjoint = store_adjoint
-        self.random_state = random_state
-        self.verbose = verbose
+        super().__init__(
+            fit_intercept=fit_intercept,
+            alpha=alpha,
+            bound=bound,
+            max_iter=max_iter,
+            tol=tol,
+            store_adjoint=store_adjoint,
+            random_state=random_state,
+            verbose=verbose,
+        )
 
     def _make_activation(self):
         return make_activation(self.activation, c1=self.c1, c2=self.c2, zeta=self.zeta)
@@ -223,10 +222,7 @@ class TwoLayerReLURegressor(BaseNonlinearRegressor):
     loss evaluation costs two ``n x d x m`` matrix products, computed in row
     blocks that stay in cache; the ``n x p`` Jacobian is never formed.
 
-    References
-    ----------
-    .. [1] P. Rajmohan and F. Roosta, "Importance Sampling for Nonlinear
-       Models", ICML 2025. arXiv:2505.12353.
+    [references]
 
     Examples
     --------
@@ -267,15 +263,17 @@ class TwoLayerReLURegressor(BaseNonlinearRegressor):
     ):
         self.n_hidden = n_hidden
         self.activation = activation
-        self.fit_intercept = fit_intercept
-        self.alpha = alpha
-        self.bound = bound
-        self.max_iter = max_iter
-        self.tol = tol
         self.n_init = n_init
-        self.store_adjoint = store_adjoint
-        self.random_state = random_state
-        self.verbose = verbose
+        super().__init__(
+            fit_intercept=fit_intercept,
+            alpha=alpha,
+            bound=bound,
+            max_iter=max_iter,
+            tol=tol,
+            store_adjoint=store_adjoint,
+            random_state=random_state,
+            verbose=verbose,
+        )
 
     def _make_activation(self):
         return make_activation(self.activation)
