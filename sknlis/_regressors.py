@@ -216,9 +216,10 @@ class TwoLayerReLURegressor(BaseNonlinearRegressor):
 
     Notes
     -----
-    Each start draws hidden weights from ``N(0, 2 / n_features)`` (He
-    initialization), output weights from ``N(0, 1 / n_hidden)``, zero hidden
-    biases, and sets ``c`` to the weighted mean residual of that start. One
+    Each start draws hidden weights and biases from ``N(0, 1 / (2 n_features))``
+    (half the standard deviation of He initialization), output weights from
+    ``N(0, 1 / n_hidden)``, and sets ``c`` to the weighted mean residual of
+    that start. One
     loss evaluation costs two ``n x d x m`` matrix products, computed in row
     blocks that stay in cache; the ``n x p`` Jacobian is never formed.
 
@@ -288,9 +289,10 @@ class TwoLayerReLURegressor(BaseNonlinearRegressor):
         theta = np.zeros(two_layer_n_params(n_features, m, self.fit_intercept))
         neurons = theta[: m * (n_features + 2)].reshape(m, n_features + 2)
         neurons[:, 0] = rng.normal(scale=np.sqrt(1.0 / m), size=m)
-        neurons[:, 1:-1] = rng.normal(
-            scale=np.sqrt(2.0 / n_features), size=(m, n_features)
-        )
+        # Half the He scale, biases included: fewer units start saturated or
+        # dead, and L-BFGS-B reached lower losses at a fixed budget.
+        hidden_scale = np.sqrt(0.5 / n_features)
+        neurons[:, 1:] = rng.normal(scale=hidden_scale, size=(m, n_features + 1))
         if self.fit_intercept:
             residual = y - self._output(X, theta, phi)
             theta[-1] = np.average(residual, weights=sample_weight)

@@ -17,6 +17,13 @@ __all__ = ["LbfgsResult", "lbfgs"]
 _OVERFLOW_FACTOR = 1e4
 
 
+# Correction pairs L-BFGS-B keeps (scipy's default is 10). On the two-layer
+# network 30 gave a lower loss at the same iteration count on every data set
+# tried, for a cost of O(30 * n_params) per iteration, small beside a loss
+# evaluation on n >> 30 rows.
+_MEMORY = 30
+
+
 class LbfgsResult(NamedTuple):
     """What :func:`lbfgs` returns."""
 
@@ -110,6 +117,7 @@ def lbfgs(loss_gradient, theta0, *, max_iter, tol, bounds=None, verbose=0):
             callback=report if verbose > 0 else None,
             options={
                 "maxiter": max_iter,
+                "maxcor": _MEMORY,
                 "maxfun": 20 * max_iter + 20,
                 "maxls": 50,
                 "gtol": tol,
