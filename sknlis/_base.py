@@ -154,7 +154,7 @@ class BaseNonlinearRegressor(RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    # Sparse formats ``validate_data`` accepts (converted to CSR), or False.
+    # Whether sparse X is accepted (in any format; converted to CSR).
     _accept_sparse = False
 
     def _validate(self, X, *y, reset):
