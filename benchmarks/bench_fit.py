@@ -76,6 +76,7 @@ def compare_two_layer(name, X, y, seeds, max_iter):
             seconds, n_iter, mse = timed_fit(model, X, y)
             rows[key].append((seconds / n_iter, n_iter, mse))
     med = {k: np.median(np.array(v), axis=0) for k, v in rows.items()}
+    per_seed = {k: [f"{mse:.4f}" for *_, mse in v] for k, v in rows.items()}
     start = time.perf_counter()
     ours.adjoint_matrix(X, y)
     adjoint_seconds = time.perf_counter() - start
@@ -87,6 +88,8 @@ def compare_two_layer(name, X, y, seeds, max_iter):
         f"| {med['sknlis'][2]:.4g} | {med['MLP'][2]:.4g} "
         f"| {med['sknlis'][2] / med['MLP'][2]:.3f} | {adjoint_seconds:.2f} |"
     )
+    ours, theirs = per_seed["sknlis"], per_seed["MLP"]
+    return f"{name}: training MSE per seed, sknlis {ours}, MLP {theirs}"
 
 
 def bench_single_index(n, d, seed):

@@ -216,10 +216,10 @@ class TwoLayerReLURegressor(BaseNonlinearRegressor):
 
     Notes
     -----
-    Each start draws hidden weights and biases from ``N(0, 1 / (2 n_features))``
-    (half the standard deviation of He initialization), output weights from
-    ``N(0, 1 / n_hidden)``, and sets ``c`` to the weighted mean residual of
-    that start. One
+    Each start draws output weights from ``U(-l, l)`` with
+    ``l = sqrt(6 / (n_hidden + 1))`` (Glorot), hidden weights and biases from
+    ``U(-l, l)`` with ``l = sqrt(6 / (n_features + n_hidden)) / 2`` (half the
+    Glorot scale), and sets ``c`` to the weighted mean residual of that start. One
     loss evaluation costs two ``n x d x m`` matrix products, computed in row
     blocks that stay in cache; the ``n x p`` Jacobian is never formed.
 
@@ -288,11 +288,14 @@ class TwoLayerReLURegressor(BaseNonlinearRegressor):
         n_features, m = X.shape[1], self.n_hidden
         theta = np.zeros(two_layer_n_params(n_features, m, self.fit_intercept))
         neurons = theta[: m * (n_features + 2)].reshape(m, n_features + 2)
-        neurons[:, 0] = rng.normal(scale=np.sqrt(1.0 / m), size=m)
-        # Half the He scale, biases included: fewer units start saturated or
-        # dead, and L-BFGS-B reached lower losses at a fixed budget.
-        hidden_scale = np.sqrt(0.5 / n_features)
-        neurons[:, 1:] = rng.normal(scale=hidden_scale, size=(m, n_features + 1))
+        # Glorot-uniform output weights; hidden weights and biases at half the
+        # Glorot scale. Of the starts measured (He, Glorot, orthogonal, at
+        # several scales), this one reached the lowest median training MSE
+        # after a fixed number of L-BFGS-B iterations.
+        limit = np.sqrt(6.0 / (m + 1))
+        neurons[:, 0] = rng.uniform(-limit, limit, size=m)
+        limit = 0.5 * np.sqrt(6.0 / (n_features + m))
+        neurons[:, 1:] = rng.uniform(-limit, limit, size=(m, n_features + 1))
         if self.fit_intercept:
             residual = y - self._output(X, theta, phi)
             theta[-1] = np.average(residual, weights=sample_weight)
