@@ -139,11 +139,11 @@ def main(argv=None):
         X, y = make_friedman1(
             n_samples=args.n_mlp, n_features=args.d_mlp, noise=1.0, random_state=0
         )
-        compare_two_layer(
-            "Friedman #1", X, (y - y.mean()) / y.std(), seeds, args.max_iter
-        )
+        y = (y - y.mean()) / y.std()
+        details = [compare_two_layer("Friedman #1", X, y, seeds, args.max_iter)]
         X, y = real_data(args.real)
-        compare_two_layer(args.real, X, y, seeds, args.max_iter)
+        details.append(compare_two_layer(args.real, X, y, seeds, args.max_iter))
+        print("", *details, sep="\n")
 
         print("\nSingleIndexRegressor(swish, c1=1, c2=2), default tol/max_iter\n")
         print("| n x d | fit (s) | iters | ms/iter | ms per X @ w | ratio | MSE |")

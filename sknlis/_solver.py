@@ -1,11 +1,12 @@
 """L-BFGS-B on a loss that returns its value and gradient together."""
 
+import functools
 import itertools
 from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import minimize
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 __all__ = ["LbfgsResult", "lbfgs"]
 
@@ -22,6 +23,12 @@ _OVERFLOW_FACTOR = 1e4
 # tried, for a cost of O(30 * n_params) per iteration, small beside a loss
 # evaluation on n >> 30 rows.
 _MEMORY = 30
+
+
+@functools.cache
+def _threadpools():
+    # Inspecting the loaded libraries takes about a millisecond: do it once.
+    return ThreadpoolController()
 
 
 class LbfgsResult(NamedTuple):
@@ -107,7 +114,7 @@ def lbfgs(loss_gradient, theta0, *, max_iter, tol, bounds=None, verbose=0):
     # vector work, and the losses' cache-sized row blocks), where threads only
     # add synchronization. On a busy 2-core machine L-BFGS-B's internal BLAS
     # with 2 threads made small fits 25 times slower.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _threadpools().limit(limits=1, user_api="blas"):
         result = minimize(
             fun,
             theta0,
