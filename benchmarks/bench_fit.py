@@ -76,7 +76,7 @@ def compare_two_layer(name, X, y, seeds, max_iter):
             seconds, n_iter, mse = timed_fit(model, X, y)
             rows[key].append((seconds / n_iter, n_iter, mse))
     med = {k: np.median(np.array(v), axis=0) for k, v in rows.items()}
-    per_seed = {k: [f"{mse:.4f}" for *_, mse in v] for k, v in rows.items()}
+    per_seed = {k: [f"{mse:.5f}" for *_, mse in v] for k, v in rows.items()}
     start = time.perf_counter()
     ours.adjoint_matrix(X, y)
     adjoint_seconds = time.perf_counter() - start
@@ -85,8 +85,8 @@ def compare_two_layer(name, X, y, seeds, max_iter):
         f"| {name} | {n} x {d} | {med['sknlis'][0] * 1e3:.2f} "
         f"| {med['MLP'][0] * 1e3:.2f} | {med['sknlis'][0] / med['MLP'][0]:.2f} "
         f"| {med['sknlis'][1]:.0f} / {med['MLP'][1]:.0f} "
-        f"| {med['sknlis'][2]:.4g} | {med['MLP'][2]:.4g} "
-        f"| {med['sknlis'][2] / med['MLP'][2]:.3f} | {adjoint_seconds:.2f} |"
+        f"| {med['sknlis'][2]:.5g} | {med['MLP'][2]:.5g} "
+        f"| {med['sknlis'][2] / med['MLP'][2]:.4f} | {adjoint_seconds:.2f} |"
     )
     ours, theirs = per_seed["sknlis"], per_seed["MLP"]
     return f"{name}: training MSE per seed, sknlis {ours}, MLP {theirs}"
