@@ -25,8 +25,8 @@ from sklearn.utils.validation import (
 from sknlis._solver import lbfgs
 from sknlis._validation import check_block_size, row_blocks
 
-# Parameter descriptions both estimators share, substituted into their
-# docstrings at the line "    [shared parameters]".
+# Docstring sections both estimators share, substituted at the lines
+# "    [shared parameters]", "    [shared attributes]" and "    [references]".
 _SHARED_PARAMETERS = """\
     fit_intercept : bool, default=True
         Whether the model has an intercept (see the model above). It is part
@@ -91,14 +91,25 @@ _SHARED_ATTRIBUTES = """\
         has feature names that are all strings."""
 
 
+_REFERENCES = """\
+    References
+    ----------
+    .. [1] P. Rajmohan and F. Roosta, "Importance Sampling for Nonlinear
+       Models", ICML 2025. arXiv:2505.12353."""
+
+
 def fill_shared_docs(*, max_iter, tol):
-    """Class decorator: substitute the shared parameter and attribute docs."""
+    """Class decorator: substitute the shared sections of the docstring."""
 
     def decorate(cls):
-        cls.__doc__ = cls.__doc__.replace(
-            "    [shared parameters]",
-            _SHARED_PARAMETERS.format(max_iter=max_iter, tol=tol),
-        ).replace("    [shared attributes]", _SHARED_ATTRIBUTES)
+        cls.__doc__ = (
+            cls.__doc__.replace(
+                "    [shared parameters]",
+                _SHARED_PARAMETERS.format(max_iter=max_iter, tol=tol),
+            )
+            .replace("    [shared attributes]", _SHARED_ATTRIBUTES)
+            .replace("    [references]", _REFERENCES)
+        )
         return cls
 
     return decorate
@@ -122,21 +133,44 @@ class BaseNonlinearRegressor(RegressorMixin, BaseEstimator):
         "verbose": ["verbose"],
     }
 
-    # Sparse formats ``validate_data`` accepts (converted to CSR), or False.
+    def __init__(
+        self,
+        *,
+        fit_intercept,
+        alpha,
+        bound,
+        max_iter,
+        tol,
+        store_adjoint,
+        random_state,
+        verbose,
+    ):
+        self.fit_intercept = fit_intercept
+        self.alpha = alpha
+        self.bound = bound
+        self.max_iter = max_iter
+        self.tol = tol
+        self.store_adjoint = store_adjoint
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # Whether sparse X is accepted (in any format; converted to CSR).
     _accept_sparse = False
 
-    def _validate(self, X, y=None, *, reset):
-        """``validate_data`` with the settings of every method here."""
+    def _validate(self, X, *y, reset):
+        """``validate_data`` with the settings of every method here.
+
+        ``y`` is positional so that ``fit(X, None)`` reaches ``validate_data``
+        (which then says that the estimator requires ``y``).
+        """
         settings = {
             "reset": reset,
             "accept_sparse": self._accept_sparse and "csr",
             "dtype": np.float64,
         }
-        if y is None:
-            return validate_data(self, X, **settings)
-        return validate_data(
-            self, X, y, y_numeric=True, ensure_min_samples=2, **settings
-        )
+        if y:
+            settings.update(y_numeric=True, ensure_min_samples=2)
+        return validate_data(self, X, *y, **settings)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):

@@ -75,10 +75,7 @@ class SingleIndexRegressor(BaseNonlinearRegressor):
     input is kept sparse (CSR) for the fit and densified one block at a time
     for the dual matrix.
 
-    References
-    ----------
-    .. [1] P. Rajmohan and F. Roosta, "Importance Sampling for Nonlinear
-       Models", ICML 2025. arXiv:2505.12353.
+    [references]
 
     Examples
     --------
@@ -127,14 +124,16 @@ class SingleIndexRegressor(BaseNonlinearRegressor):
         self.c1 = c1
         self.c2 = c2
         self.zeta = zeta
-        self.fit_intercept = fit_intercept
-        self.alpha = alpha
-        self.bound = bound
-        self.max_iter = max_iter
-        self.tol = tol
-        self.store_adjoint = store_adjoint
-        self.random_state = random_state
-        self.verbose = verbose
+        super().__init__(
+            fit_intercept=fit_intercept,
+            alpha=alpha,
+            bound=bound,
+            max_iter=max_iter,
+            tol=tol,
+            store_adjoint=store_adjoint,
+            random_state=random_state,
+            verbose=verbose,
+        )
 
     def _make_activation(self):
         return make_activation(self.activation, c1=self.c1, c2=self.c2, zeta=self.zeta)
@@ -217,16 +216,14 @@ class TwoLayerReLURegressor(BaseNonlinearRegressor):
 
     Notes
     -----
-    Each start draws hidden weights from ``N(0, 2 / n_features)`` (He
-    initialization), output weights from ``N(0, 1 / n_hidden)``, zero hidden
-    biases, and sets ``c`` to the weighted mean residual of that start. One
+    Each start draws output weights from ``U(-l, l)`` with
+    ``l = sqrt(6 / (n_hidden + 1))`` (Glorot), hidden weights and biases from
+    ``U(-l, l)`` with ``l = sqrt(6 / (n_features + n_hidden)) / 2`` (half the
+    Glorot scale), and sets ``c`` to the weighted mean residual of that start. One
     loss evaluation costs two ``n x d x m`` matrix products, computed in row
     blocks that stay in cache; the ``n x p`` Jacobian is never formed.
 
-    References
-    ----------
-    .. [1] P. Rajmohan and F. Roosta, "Importance Sampling for Nonlinear
-       Models", ICML 2025. arXiv:2505.12353.
+    [references]
 
     Examples
     --------
@@ -267,15 +264,17 @@ class TwoLayerReLURegressor(BaseNonlinearRegressor):
     ):
         self.n_hidden = n_hidden
         self.activation = activation
-        self.fit_intercept = fit_intercept
-        self.alpha = alpha
-        self.bound = bound
-        self.max_iter = max_iter
-        self.tol = tol
         self.n_init = n_init
-        self.store_adjoint = store_adjoint
-        self.random_state = random_state
-        self.verbose = verbose
+        super().__init__(
+            fit_intercept=fit_intercept,
+            alpha=alpha,
+            bound=bound,
+            max_iter=max_iter,
+            tol=tol,
+            store_adjoint=store_adjoint,
+            random_state=random_state,
+            verbose=verbose,
+        )
 
     def _make_activation(self):
         return make_activation(self.activation)
@@ -289,10 +288,14 @@ class TwoLayerReLURegressor(BaseNonlinearRegressor):
         n_features, m = X.shape[1], self.n_hidden
         theta = np.zeros(two_layer_n_params(n_features, m, self.fit_intercept))
         neurons = theta[: m * (n_features + 2)].reshape(m, n_features + 2)
-        neurons[:, 0] = rng.normal(scale=np.sqrt(1.0 / m), size=m)
-        neurons[:, 1:-1] = rng.normal(
-            scale=np.sqrt(2.0 / n_features), size=(m, n_features)
-        )
+        # Glorot-uniform output weights; hidden weights and biases at half the
+        # Glorot scale. Of the starts measured (He, Glorot, orthogonal, at
+        # several scales), this one reached the lowest median training MSE
+        # after a fixed number of L-BFGS-B iterations.
+        limit = np.sqrt(6.0 / (m + 1))
+        neurons[:, 0] = rng.uniform(-limit, limit, size=m)
+        limit = 0.5 * np.sqrt(6.0 / (n_features + m))
+        neurons[:, 1:] = rng.uniform(-limit, limit, size=(m, n_features + 1))
         if self.fit_intercept:
             residual = y - self._output(X, theta, phi)
             theta[-1] = np.average(residual, weights=sample_weight)
