@@ -1,0 +1,506 @@
+"""Benchmark ``sknlis.leverage_scores``: speed, peak memory and accuracy.
+
+What it measures (issue 2)
+--------------------------
+1. Speed, on Gaussian ``F`` of shape ``(n, k)`` (float64), best of 3 runs:
+
+   * ``leverage_scores(F)``;
+   * the baseline ``scipy.linalg.qr(F, mode="economic")`` followed by the
+     squared row norms of ``Q`` (Householder QR, what a careful user writes);
+   * ``OLSInfluence(OLS(y, F).fit()).hat_matrix_diag`` from statsmodels, the
+     tool a user would otherwise reach for. Its cost is first measured at a
+     smaller ``n`` and extrapolated linearly in ``n``; it is skipped, with the
+     reason printed, when that estimate exceeds ``--sm-max-seconds`` or half
+     of the available memory.
+
+2. Peak extra memory, with ``tracemalloc`` (numpy reports its buffers to it):
+   the peak traced during the call minus what was traced before, divided by
+   ``F.nbytes``. It includes the returned scores. OpenBLAS's own preallocated
+   buffers are not traced.
+
+3. Accuracy on ill-conditioned matrices: random Gaussian, coherent (5 rows
+   scaled by 1e6), exactly rank-deficient (a column is a combination of others
+   and another column is zero), near-collinear (a column is another plus
+   1e-7 * noise) and badly column-scaled (columns scaled by 10**U(-8, 8)).
+   The error is ``max_i |tau_i - tau_ref_i| * n`` (target: <= 1e-8). Two
+   references are reported:
+
+   * ``svd``: ``diag(F F^+) / rank`` from ``numpy.linalg.svd(F)`` keeping the
+     singular values above numpy's ``matrix_rank`` tolerance
+     ``max(n, k) * eps * sigma_max``, the reference named in the issue;
+   * ``exact``: the same SVD formula applied to a well-conditioned matrix with,
+     in exact arithmetic, the same column space as ``F`` (or, for the coherent
+     case, a Householder QR with rows sorted by decreasing norm, which is
+     row-wise backward stable). Any backward-stable method applied to ``F``
+     itself, the ``svd`` reference included, errs by about ``eps * cond(F)``;
+     for the near-collinear case that exceeds 1e-8 / n, and for the column-
+     scaled case numpy's tolerance on the unscaled columns drops a dozen
+     directions that ``F`` does span. The verdict uses ``exact``.
+
+Targets: at n = 300,000 and 1,000,000 with k = 50, ``leverage_scores`` takes
+at most 0.35x the QR baseline's time and at most 0.5x ``F.nbytes`` of peak
+extra memory, and its error is at most 1e-8 / n on every case.
+
+BLAS threads are pinned with ``threadpoolctl`` (``--threads``, default 1) and
+the BLAS libraries, their kernels and thread counts are printed. If
+``OPENBLAS_CORETYPE`` or ``OPENBLAS_L2_SIZE`` is set, the script re-executes
+itself without them, so that OpenBLAS picks its kernel from the CPU.
+
+How to run (from the repository root; the full run takes several minutes)::
+
+    PYTHONPATH=. python benchmarks/bench_scores.py
+    PYTHONPATH=. python benchmarks/bench_scores.py --quick
+    PYTHONPATH=. python benchmarks/bench_scores.py --n 300000 --k 50 --no-accuracy
+"""
+
+import argparse
+import contextlib
+import gc
+import os
+import sys
+import time
+import tracemalloc
+import warnings
+
+import numpy as np
+from scipy import linalg
+from threadpoolctl import threadpool_info, threadpool_limits
+
+import sknlis._scores as scores_module
+from sknlis import leverage_scores
+
+OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+BASELINE_NAME = 'scipy.linalg.qr(F, mode="economic") + row norms of Q'
+CASES = ("random", "coherent", "rank-deficient", "near-collinear", "col-scaled")
+TIME_TARGET = 0.35
+MEMORY_TARGET = 0.5
+ERROR_TARGET = 1e-8
+TARGET_K = 50
+TARGET_N = (300_000, 1_000_000)
+
+
+# ----------------------------------------------------------------------------
+# Environment
+# ----------------------------------------------------------------------------
+
+
+def reexec_without_openblas_overrides():
+    """Restart the interpreter without OpenBLAS kernel overrides, if any is set.
+
+    OpenBLAS reads them when it is loaded, so unsetting them in a running
+    process would have no effect.
+    """
+    present = [name for name in OPENBLAS_OVERRIDES if name in os.environ]
+    if not present:
+        print(f"{', '.join(OPENBLAS_OVERRIDES)}: not set")
+        return
+    for name in present:
+        print(f"{name}={os.environ[name]!r} is set: re-executing without it")
+    env = {key: value for key, value in os.environ.items() if key not in present}
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+
+def print_blas_info():
+    """Print every BLAS library loaded, its kernel and its thread count."""
+    for lib in threadpool_info():
+        print(
+            f"  {lib['user_api']}: {lib['internal_api']} {lib.get('version') or ''}, "
+            f"kernel={lib.get('architecture', '?')}, threads={lib['num_threads']}, "
+            f"{os.path.basename(lib['filepath'])}"
+        )
+
+
+def print_load(when):
+    """Load average: timings are only comparable on an otherwise idle machine."""
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"load average {when} (1, 5, 15 min): {load} on {os.cpu_count()} CPUs")
+
+
+def available_memory_bytes():
+    """MemAvailable from /proc/meminfo, or total physical memory elsewhere."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+# ----------------------------------------------------------------------------
+# Measurements
+# ----------------------------------------------------------------------------
+
+
+def best_time(func, repeats=3):
+    """Best wall-clock time of ``repeats`` calls, in seconds."""
+    best = np.inf
+    for _ in range(repeats):
+        gc.collect()
+        start = time.perf_counter()
+        func()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def peak_extra_bytes(func):
+    """Peak bytes traced by ``tracemalloc`` during ``func()``, above the start."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        result = func()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    del result
+    return peak - before
+
+
+def qr_baseline(F):
+    """Leverage / k from the economic Householder QR: the timing baseline."""
+    Q = linalg.qr(F, mode="economic")[0]
+    return np.einsum("ij,ij->i", Q, Q) / F.shape[1]
+
+
+def statsmodels_hat(F, y):
+    """Hat-matrix diagonal the way a statsmodels user gets it."""
+    from statsmodels.regression.linear_model import OLS
+    from statsmodels.stats.outliers_influence import OLSInfluence
+
+    with warnings.catch_warnings():
+        # Rank-deficient test matrices are intended; statsmodels warns on them.
+        warnings.simplefilter("ignore")
+        return OLSInfluence(OLS(y, F).fit()).hat_matrix_diag
+
+
+@contextlib.contextmanager
+def record_path(calls):
+    """Record which of leverage_scores' paths ran (refine / stacked QR).
+
+    Only for the report: wraps private helpers when they exist, else records
+    nothing.
+    """
+    originals = {}
+    for name in ("_refine", "_stacked_r"):
+        func = getattr(scores_module, name, None)
+        if func is None:
+            continue
+
+        def wrapper(*args, _func=func, _name=name, **kwargs):
+            calls.append(_name)
+            return _func(*args, **kwargs)
+
+        originals[name] = func
+        setattr(scores_module, name, wrapper)
+    try:
+        yield
+    finally:
+        for name, func in originals.items():
+            setattr(scores_module, name, func)
+
+
+def leverage_path(F):
+    calls = []
+    with record_path(calls):
+        leverage_scores(F)
+    if "_stacked_r" in calls:
+        return "QR"
+    return "refine" if "_refine" in calls else "direct"
+
+
+# ----------------------------------------------------------------------------
+# References and test matrices
+# ----------------------------------------------------------------------------
+
+
+def svd_reference(F):
+    """``diag(F F^+) / rank`` with numpy's ``matrix_rank`` tolerance."""
+    U, sing, _ = np.linalg.svd(F, full_matrices=False)
+    tol = sing[0] * max(F.shape) * np.finfo(F.dtype).eps
+    rank = int(np.sum(sing > tol))
+    U = U[:, :rank]
+    return np.einsum("ij,ij->i", U, U) / rank
+
+
+def row_sorted_qr_reference(F):
+    """Leverage from Householder QR on rows sorted by decreasing norm.
+
+    Row sorting makes Householder QR row-wise backward stable (Cox & Higham,
+    1998), so rows of very different scales each get small relative errors.
+    """
+    order = np.argsort(-np.einsum("ij,ij->i", F, F))
+    Q = np.linalg.qr(F[order])[0]
+    tau = np.empty(F.shape[0])
+    tau[order] = np.einsum("ij,ij->i", Q, Q) / F.shape[1]
+    return tau
+
+
+def make_case(name, n, k, rng):
+    """``(F, exact_reference)`` for one test matrix; see the module docstring."""
+    G = rng.standard_normal((n, k))
+    if name == "random":
+        return G, lambda: svd_reference(G)
+    if name == "coherent":
+        F = G.copy()
+        F[rng.choice(n, 5, replace=False)] *= 1e6
+        return F, lambda: row_sorted_qr_reference(F)
+    if name == "rank-deficient":
+        F = G.copy()
+        F[:, -2] = G[:, : k - 2] @ rng.standard_normal(k - 2)
+        F[:, -1] = 0.0
+        # Numerically, F spans the column space of its first k - 2 columns.
+        return F, lambda: svd_reference(G[:, : k - 2])
+    if name == "near-collinear":
+        F = G.copy()
+        F[:, -1] = F[:, 0] + 1e-7 * rng.standard_normal(n)
+        # span(a, c) = span(a, c - a); the subtraction is exact (Sterbenz) or
+        # has relative error eps in a now well-conditioned column.
+        E = F.copy()
+        E[:, -1] = F[:, -1] - F[:, 0]
+        return F, lambda: svd_reference(E)
+    if name == "col-scaled":
+        # Leverage is invariant to column scaling: G has the same scores.
+        return G * 10.0 ** rng.uniform(-8, 8, k), lambda: svd_reference(G)
+    raise ValueError(f"unknown case {name!r}")
+
+
+# ----------------------------------------------------------------------------
+# Benchmarks
+# ----------------------------------------------------------------------------
+
+
+def statsmodels_plan(n, k, rng, probe_n, max_seconds):
+    """Probe statsmodels at ``probe_n`` rows; return (repeats, reason, mem ratio).
+
+    ``repeats == 0`` means skip; ``reason`` says why.
+    """
+    m = min(n, probe_n)
+    F = rng.standard_normal((m, k))
+    y = rng.standard_normal(m)
+    probe_time = best_time(lambda: statsmodels_hat(F, y), repeats=1)
+    mem_ratio = peak_extra_bytes(lambda: statsmodels_hat(F, y)) / F.nbytes
+    est_time = probe_time * n / m
+    est_mem = mem_ratio * n * k * 8
+    if est_time > max_seconds:
+        return 0, f"est. {est_time:.0f} s > {max_seconds:.0f} s", mem_ratio
+    if est_mem > 0.5 * available_memory_bytes():
+        return 0, f"est. {est_mem / 2**30:.1f} GiB > half of free RAM", mem_ratio
+    return (3 if 3 * est_time <= max_seconds else 1), "", mem_ratio
+
+
+def bench_size(n, k, rng, args):
+    """Time, memory and random-case accuracy at one size; returns a row dict."""
+    F = rng.standard_normal((n, k))
+    y = rng.standard_normal(n)
+    row = {"n": n, "k": k, "mb": F.nbytes / 2**20}
+    row["t_lev"] = best_time(lambda: leverage_scores(F), args.repeats)
+    row["t_qr"] = best_time(lambda: qr_baseline(F), args.repeats)
+    row["mem_lev"] = peak_extra_bytes(lambda: leverage_scores(F)) / F.nbytes
+    row["mem_qr"] = peak_extra_bytes(lambda: qr_baseline(F)) / F.nbytes
+
+    repeats, reason, row["mem_sm"] = statsmodels_plan(
+        n, k, rng, args.sm_probe_n, args.sm_max_seconds
+    )
+    if repeats:
+        row["t_sm"] = best_time(lambda: statsmodels_hat(F, y), repeats)
+        row["sm_note"] = f"best of {repeats}"
+    else:
+        row["t_sm"] = None
+        row["sm_note"] = "skipped: " + reason
+
+    svd_seconds = row["t_qr"] * args.svd_over_qr
+    if svd_seconds <= args.ref_max_seconds:
+        row["err"] = np.max(np.abs(leverage_scores(F) - svd_reference(F))) * n
+    else:
+        row["err"] = None
+    return row
+
+
+def accuracy_case(name, n, k, rng, args):
+    """Errors, time ratio and memory of one ill-conditioned case."""
+    F, exact_reference = make_case(name, n, k, rng)
+    tau = leverage_scores(F)
+    row = {"case": name, "n": n, "k": k, "path": leverage_path(F)}
+    row["err_svd"] = np.max(np.abs(tau - svd_reference(F))) * n
+    exact = exact_reference()
+    row["err_exact"] = np.max(np.abs(tau - exact)) * n
+    if n <= args.sm_accuracy_max_n:
+        hat = statsmodels_hat(F, rng.standard_normal(n))
+        row["err_sm"] = np.max(np.abs(hat / hat.sum() - exact)) * n
+    else:
+        row["err_sm"] = None
+    row["t_lev"] = best_time(lambda: leverage_scores(F), args.repeats)
+    row["t_qr"] = best_time(lambda: qr_baseline(F), args.repeats)
+    row["mem_lev"] = peak_extra_bytes(lambda: leverage_scores(F)) / F.nbytes
+    return row
+
+
+# ----------------------------------------------------------------------------
+# Reporting
+# ----------------------------------------------------------------------------
+
+
+def fmt(value, spec):
+    return "-" if value is None else format(value, spec)
+
+
+def print_speed_table(rows):
+    print(f"\nSpeed and memory (Gaussian F, float64). Baseline QR = {BASELINE_NAME}")
+    print(
+        "| n | k | F MiB | lev s | QR s | lev/QR | statsmodels s | sm/QR "
+        "| lev mem/F | QR mem/F | sm mem/F* | err*n vs svd |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        t_sm = r["t_sm"]
+        sm = f"{t_sm:.3f} ({r['sm_note']})" if t_sm is not None else r["sm_note"]
+        print(
+            f"| {r['n']:,} | {r['k']} | {r['mb']:.0f} | {r['t_lev']:.4f} "
+            f"| {r['t_qr']:.3f} | {r['t_lev'] / r['t_qr']:.3f} | {sm} "
+            f"| {fmt(t_sm and t_sm / r['t_qr'], '.2f')} | {r['mem_lev']:.3f} "
+            f"| {r['mem_qr']:.2f} | {r['mem_sm']:.2f} | {fmt(r['err'], '.1e')} |"
+        )
+    print(
+        "* statsmodels memory measured at the probe size (its ratio to F.nbytes "
+        "does not depend on n). err*n: max |tau - tau_svd| * n."
+    )
+
+
+def print_accuracy_table(rows):
+    print(
+        "\nAccuracy: max |tau - tau_ref| * n (target <= 1e-8); path = leverage_"
+        "scores' branch (direct Gram / CholeskyQR2 refine / stacked QR)"
+    )
+    print(
+        "| case | n | k | path | err vs svd | err vs exact | statsmodels err "
+        "vs exact | lev s | QR s | lev/QR | lev mem/F |"
+    )
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['case']} | {r['n']:,} | {r['k']} | {r['path']} "
+            f"| {r['err_svd']:.1e} | {r['err_exact']:.1e} "
+            f"| {fmt(r['err_sm'], '.1e')} | {r['t_lev']:.4f} | {r['t_qr']:.3f} "
+            f"| {r['t_lev'] / r['t_qr']:.3f} | {r['mem_lev']:.3f} |"
+        )
+
+
+def print_verdict(speed_rows, accuracy_rows):
+    """PASS/FAIL per target, over the rows at the target sizes."""
+
+    def at_target(rows):
+        return [r for r in rows if r["k"] == TARGET_K and r["n"] in TARGET_N]
+
+    print("\nVerdict (targets at n in {300,000, 1,000,000}, k = 50):")
+    timed = at_target(speed_rows) + at_target(accuracy_rows)
+    checks = [
+        ("time lev/QR", [r["t_lev"] / r["t_qr"] for r in timed], TIME_TARGET),
+        ("peak extra memory / F", [r["mem_lev"] for r in timed], MEMORY_TARGET),
+        (
+            "error * n vs exact (all sizes)",
+            [r["err_exact"] for r in accuracy_rows]
+            + [r["err"] for r in speed_rows if r["err"] is not None],
+            ERROR_TARGET,
+        ),
+    ]
+    for label, values, target in checks:
+        if not values:
+            print(f"  {label}: not measured at the target sizes")
+            continue
+        worst = max(values)
+        status = "PASS" if worst <= target else "FAIL"
+        print(f"  {label}: worst {worst:.3g} (target <= {target:g}) {status}")
+
+
+# ----------------------------------------------------------------------------
+# Main
+# ----------------------------------------------------------------------------
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--n", type=int, nargs="+", default=[300_000, 1_000_000])
+    parser.add_argument("--k", type=int, nargs="+", default=[10, 50, 200])
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads")
+    parser.add_argument("--repeats", type=int, default=3, help="timing: best of")
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes: a smoke test in seconds"
+    )
+    parser.add_argument(
+        "--accuracy-n",
+        type=int,
+        nargs="+",
+        default=None,
+        help="sizes for the ill-conditioned cases (default: 20000 and --n)",
+    )
+    parser.add_argument("--accuracy-k", type=int, default=TARGET_K)
+    parser.add_argument("--no-accuracy", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sm-max-seconds", type=float, default=60.0)
+    parser.add_argument("--sm-probe-n", type=int, default=50_000)
+    parser.add_argument(
+        "--sm-accuracy-max-n",
+        type=int,
+        default=300_000,
+        help="largest n at which statsmodels' accuracy is checked",
+    )
+    parser.add_argument(
+        "--ref-max-seconds",
+        type=float,
+        default=120.0,
+        help="skip the SVD reference of the speed runs beyond this estimate",
+    )
+    parser.add_argument(
+        "--svd-over-qr",
+        type=float,
+        default=1.5,
+        help="estimated SVD time / QR baseline time, to decide on the reference",
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.n, args.k = [20_000, 60_000], [10, 50]
+        args.sm_probe_n = 5_000
+        if args.accuracy_n is None:
+            args.accuracy_n = [5_000, 20_000]
+    if args.accuracy_n is None:
+        args.accuracy_n = sorted({20_000, *args.n})
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    reexec_without_openblas_overrides()
+    rng = np.random.default_rng(args.seed)
+    with threadpool_limits(args.threads):
+        print(f"numpy {np.__version__}; BLAS threads pinned to {args.threads}:")
+        print_blas_info()
+        print_load("at start")
+        speed_rows = []
+        for n in args.n:
+            for k in args.k:
+                print(f"  timing n={n:,} k={k} ...", flush=True)
+                speed_rows.append(bench_size(n, k, rng, args))
+        print_speed_table(speed_rows)
+
+        accuracy_rows = []
+        if not args.no_accuracy:
+            for n in args.accuracy_n:
+                for case in CASES:
+                    print(f"  accuracy {case} n={n:,} ...", flush=True)
+                    accuracy_rows.append(
+                        accuracy_case(case, n, args.accuracy_k, rng, args)
+                    )
+            print_accuracy_table(accuracy_rows)
+        print_load("at end")
+        print_verdict(speed_rows, accuracy_rows)
+
+
+if __name__ == "__main__":
+    main()
