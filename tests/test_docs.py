@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import sknlis
+import sknlis.datasets
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "doc"
@@ -31,6 +32,7 @@ def _api_names():
 def test_api_reference_lists_every_public_name():
     documented = _api_names()
     expected = set(sknlis.__all__) | {"pipeline.Pipeline", "pipeline.make_pipeline"}
+    expected |= {f"datasets.{name}" for name in sknlis.datasets.__all__}
     assert expected - documented == set(), "add these to doc/api.rst"
     assert documented - expected == set(), "not public: remove from doc/api.rst"
 
