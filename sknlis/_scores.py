@@ -43,16 +43,19 @@ _DIRECT_COND = 1e4
 _SPLIT = 1e-8
 
 
-def _gram(rows, n_rows, block_size, K, extra=None):
-    """``(F K)^T (F K) + (E K)^T (E K)`` over row blocks of ``F``."""
-    G = np.zeros((K.shape[1], K.shape[1]))
+def _gram(rows, n_rows, n_columns, block_size, K=None, extra=None):
+    """``(F K)^T (F K) + (E K)^T (E K)`` over row blocks (no ``K``: identity)."""
+    width = n_columns if K is None else K.shape[1]
+    G = np.zeros((width, width))
     # Overflow and non-finite input are detected (and handled) by the caller.
     with np.errstate(over="ignore", invalid="ignore"):
         for start, stop in row_blocks(n_rows, block_size):
-            block = rows(start, stop) @ K
+            block = rows(start, stop)
+            if K is not None:
+                block = block @ K
             G += block.T @ block
     if extra is not None:
-        extra_K = extra @ K
+        extra_K = extra if K is None else extra @ K
         G += extra_K.T @ extra_K
     return G
 
@@ -70,8 +73,7 @@ def leverage_factor(rows, n_rows, n_columns, *, ridge=0.0, block_size=None):
     in the augmented matrix ``[F; sqrt(lambda) I]``.
     """
     block_size = check_block_size(block_size, n_columns)
-    identity = np.eye(n_columns)
-    G = _gram(rows, n_rows, block_size, identity)
+    G = _gram(rows, n_rows, n_columns, block_size)
     if not np.all(np.isfinite(G)):
         max_abs = _column_max_abs(rows, n_rows, n_columns, block_size).max()
         if not np.isfinite(max_abs):
@@ -92,6 +94,7 @@ def leverage_factor(rows, n_rows, n_columns, *, ridge=0.0, block_size=None):
         raise ValueError("F has no nonzero entry: its leverage scores are undefined.")
     # Zero columns span nothing: they get zero rows in K.
     live = norms > 0
+    identity = np.eye(n_columns)
     D = identity[:, live] / norms[live]
     extra = np.sqrt(ridge) * identity if ridge > 0 else None
     G_scaled = D.T @ G @ D
@@ -118,7 +121,8 @@ def _orthonormalizing_factor(rows, n_rows, block_size, K, G, extra, tol):
     precondition = eigvec[:, big] / np.sqrt(eigval[big])
     small = eigvec[:, ~big]
     n_big = precondition.shape[1]
-    joint = _gram(rows, n_rows, block_size, K @ np.hstack([precondition, small]), extra)
+    both = K @ np.hstack([precondition, small])
+    joint = _gram(rows, n_rows, K.shape[0], block_size, both, extra)
     G_AA, G_AC, G_CC = (
         joint[:n_big, :n_big],
         joint[:n_big, n_big:],

@@ -44,9 +44,13 @@ def check_scores(scores, name="scores"):
 
 
 def check_block_size(block_size, n_columns):
-    """Rows per block: the given positive int, or about 16 MiB of float64."""
+    """Rows per block: the given positive int, or about 8 MiB of float64.
+
+    8 MiB keeps matrix products efficient (thousands of rows) while the
+    temporaries of a pass stay a small fraction of any large input.
+    """
     if block_size is None:
-        return max(1, 2**21 // max(n_columns, 1))
+        return max(1, 2**20 // max(n_columns, 1))
     if (
         isinstance(block_size, bool)
         or not isinstance(block_size, numbers.Integral)
