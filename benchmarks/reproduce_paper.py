@@ -199,29 +199,32 @@ def run_figure1(sets, sizes, repeats):
     return results
 
 
+def print_median_table(title, tables, sizes):
+    """Medians per strategy and size, the lowest starred, with their noise.
+
+    ``tables`` maps a strategy to an array (len(sizes), repeats) of values on
+    a log10 scale.
+    """
+    medians = {k: np.median(v, axis=1) for k, v in tables.items()}
+    best = np.min(np.array(list(medians.values())), axis=0)
+    header = "".join(f"{f'{s:g}%':>9}" for s in sizes)
+    print(f"\n{title} (* = lowest)\n{'strategy':<11}{header}")
+    for strategy, row in medians.items():
+        cells = "".join(f"{v:8.2f}{'*' if v == b else ' '}" for v, b in zip(row, best))
+        print(f"{strategy:<11}{cells}")
+    noise = np.median(
+        [median_se(table[j]) for table in tables.values() for j in range(len(sizes))]
+    )
+    print(f"(typical bootstrap SE of one median: {noise:.2f})")
+
+
 def print_figure1_tables(results, repeats):
     for name, result in results.items():
-        sizes, errors = result["sizes"], result["errors"]
-        medians = {k: np.median(v, axis=1) for k, v in errors.items()}
-        best = np.min(np.array(list(medians.values())), axis=0)
-        header = "".join(f"{f'{s:g}%':>9}" for s in sizes)
-        print(
-            f"\n{name}: median over {repeats} repeats of log10 relative excess "
-            f"loss (* = lowest)\n{'strategy':<11}{header}"
+        print_median_table(
+            f"{name}: median over {repeats} repeats of log10 relative excess loss",
+            result["errors"],
+            result["sizes"],
         )
-        for strategy, row in medians.items():
-            cells = "".join(
-                f"{v:8.2f}{'*' if v == b else ' '}" for v, b in zip(row, best)
-            )
-            print(f"{strategy:<11}{cells}")
-        noise = np.median(
-            [
-                median_se(table[j])
-                for table in errors.values()
-                for j in range(len(sizes))
-            ]
-        )
-        print(f"(typical bootstrap SE of one median: {noise:.2f})")
 
 
 def write_figure1_csv(results, path):
@@ -360,27 +363,12 @@ def run_digits(pairs, sizes, repeats):
 
 def print_digit_tables(results, sizes, repeats):
     for name, result in results.items():
-        header = "".join(f"{f'{s:g}%':>9}" for s in sizes)
-        medians = {k: np.median(v, axis=1) for k, v in result["mse"].items()}
-        best = np.min(np.array(list(medians.values())), axis=0)
-        print(
-            f"\n{name}: median over {repeats} repeats of log10 training MSE on all "
-            f"{result['n']} rows (* = lowest; full fit: "
-            f"{np.log10(result['full_mse']):.2f})\n{'strategy':<11}{header}"
+        print_median_table(
+            f"{name}: median over {repeats} repeats of log10 training MSE on all "
+            f"{result['n']} rows (full fit: {np.log10(result['full_mse']):.2f})",
+            {k: np.log10(v) for k, v in result["mse"].items()},
+            sizes,
         )
-        for strategy, row in medians.items():
-            cells = "".join(
-                f"{np.log10(v):8.2f}{'*' if v == b else ' '}" for v, b in zip(row, best)
-            )
-            print(f"{strategy:<11}{cells}")
-        noise = np.median(
-            [
-                median_se(np.log10(table[j]))
-                for table in result["mse"].values()
-                for j in range(len(sizes))
-            ]
-        )
-        print(f"(typical bootstrap SE of one median: {noise:.2f})")
 
 
 def write_digits_csv(results, sizes, path):
