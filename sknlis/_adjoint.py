@@ -10,7 +10,7 @@ the last column changes, from ``f_i(0) - y_i`` to ``f_i(0)``.
 
 import numpy as np
 
-from sknlis._models import _augment, _linear_index, _neuron_blocks, two_layer_unpack
+from sknlis._models import _linear_index, _neuron_blocks, two_layer_unpack
 
 __all__ = ["single_index_adjoint", "two_layer_adjoint", "quadrature_adjoint"]
 
@@ -56,9 +56,18 @@ def single_index_adjoint(X, theta, activation, *, y=None, fit_intercept=True):
     >>> np.allclose(F @ np.append(theta, 1), np.tanh(X @ [1.0, 2.0] + 0.1))
     True
     """
-    z = _linear_index(X, theta, fit_intercept)
-    rows = activation.divided_difference(z)[:, None] * _augment(X, fit_intercept)
-    return _with_offset(rows, activation.at_zero, y)
+    D = activation.divided_difference(_linear_index(X, theta, fit_intercept))
+    n_features = X.shape[1]
+    # Filled in place: one pass over X instead of the copies that stacking
+    # [X, 1] and the last column would make (this runs on every scoring pass).
+    F = np.empty((X.shape[0], n_features + int(fit_intercept) + 1))
+    np.multiply(X, D[:, None], out=F[:, :n_features])
+    if fit_intercept:
+        F[:, n_features] = D
+    F[:, -1] = activation.at_zero
+    if y is not None:
+        F[:, -1] -= y
+    return F
 
 
 def two_layer_adjoint(X, theta, n_hidden, activation, *, y=None, fit_intercept=True):

@@ -272,7 +272,7 @@ class BaseNonlinearRegressor(RegressorMixin, BaseEstimator):
             Targets; ``None`` gives the output's dual matrix.
 
         block_size : int, default=None
-            Rows computed at a time; ``None`` uses blocks of about 16 MiB.
+            Rows computed at a time; ``None`` uses blocks of about 8 MiB.
             The working memory beyond the result is one block.
 
         Returns

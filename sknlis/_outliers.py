@@ -88,7 +88,7 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
 
     block_size : int, default=None
         Rows of the dual matrix computed at a time; ``None`` means blocks of
-        about 16 MiB. Bounds the memory of wide dual matrices.
+        about 8 MiB. Bounds the memory of wide dual matrices.
 
     random_state : int, RandomState instance or None, default=None
         Seeds the clone of an estimator whose own ``random_state`` is None.

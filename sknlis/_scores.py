@@ -226,7 +226,7 @@ def leverage_scores(F, *, ridge=0.0, block_size=None):
         sum 1. It is defined when ``n_samples < n_columns`` too and shrinks the
         influence of directions that few rows span.
     block_size : int, default=None
-        Rows per block. Default: about 16 MiB of float64 per block.
+        Rows per block. Default: about 8 MiB of float64 per block.
 
     Returns
     -------
