@@ -5,8 +5,9 @@ Two tables, every number measured in this run with BLAS pinned to one thread:
 1. ``TwoLayerReLURegressor(n_hidden=10)`` against
    ``MLPRegressor(hidden_layer_sizes=(10,), solver="lbfgs", alpha=0)`` at the
    same ``max_iter``, on a synthetic set (Friedman #1, ``n`` x ``d``) and on a
-   real one (statsmodels' RAND HIE, target ``mdvis``, standardized; or
-   scikit-learn's diabetes with ``--real diabetes``). Per seed: time per
+   real ones (the bundled diamonds, target log10 price, and statsmodels'
+   RAND HIE, target ``mdvis``, both standardized; scikit-learn's diabetes
+   with ``--real diabetes``). Per seed: time per
    iteration (fit seconds / ``n_iter_``) and final training MSE; the table
    shows medians over seeds and their ratios (sknlis / MLP; targets: time
    ratio <= 0.5, MSE ratio <= 1).
@@ -34,11 +35,15 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from sknlis import SingleIndexRegressor, TwoLayerReLURegressor
+from sknlis.datasets import load_diamonds
 
 
 def real_data(name):
     if name == "diabetes":
         X, y = load_diabetes(return_X_y=True)
+    elif name == "diamonds":
+        data = load_diamonds()
+        X, y = data.data, data.target
     else:
         import statsmodels.api as sm
 
@@ -118,7 +123,12 @@ def main(argv=None):
     parser.add_argument("--d-mlp", type=int, default=20)
     parser.add_argument("--max-iter", type=int, default=200)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--real", choices=["randhie", "diabetes"], default="randhie")
+    parser.add_argument(
+        "--real",
+        nargs="+",
+        choices=["diamonds", "randhie", "diabetes"],
+        default=["diamonds", "randhie"],
+    )
     parser.add_argument("--n-single", type=int, default=1_000_000)
     parser.add_argument("--d-single", type=int, default=50)
     args = parser.parse_args(argv)
@@ -141,8 +151,9 @@ def main(argv=None):
         )
         y = (y - y.mean()) / y.std()
         details = [compare_two_layer("Friedman #1", X, y, seeds, args.max_iter)]
-        X, y = real_data(args.real)
-        details.append(compare_two_layer(args.real, X, y, seeds, args.max_iter))
+        for name in args.real:
+            X, y = real_data(name)
+            details.append(compare_two_layer(name, X, y, seeds, args.max_iter))
         print("", *details, sep="\n")
 
         print("\nSingleIndexRegressor(swish, c1=1, c2=2), default tol/max_iter\n")
