@@ -201,7 +201,10 @@ class NonlinearImportanceResampler(BaseEstimator):
             Their targets, of the same type as ``y``.
         """
         X_in, y_in = X, y
-        X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
+        # Two rows at least: a sample of the only row carries no information.
+        X, y = validate_data(
+            self, X, y, y_numeric=True, dtype=np.float64, ensure_min_samples=2
+        )
         n_rows = X.shape[0]
         rng = check_random_state(self.random_state)
         count = resolve_n_samples(self.n_samples, n_rows, replace=self.replace)

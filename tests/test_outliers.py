@@ -5,7 +5,6 @@ from sklearn.base import is_outlier_detector
 from sklearn.linear_model import Ridge
 from sklearn.metrics import roc_auc_score
 from sklearn.utils import get_tags
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sknlis import (
     AdjointOutlierDetector,
@@ -36,13 +35,6 @@ def tanh_model():
 @pytest.fixture(scope="module")
 def fitted():
     return AdjointOutlierDetector(tanh_model()).fit(X, y)
-
-
-@parametrize_with_checks(
-    [AdjointOutlierDetector(), AdjointOutlierDetector(scores="norm")]
-)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
 
 
 def test_declared_an_outlier_detector():
