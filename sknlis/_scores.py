@@ -41,6 +41,8 @@ _DIRECT_COND = 1e4
 # Eigenvalues of G above this fraction of the largest are accurate to
 # eps / _SPLIT relative: enough to precondition for one corrective pass.
 _SPLIT = 1e-8
+# Column squared norms below this have lost digits to underflow.
+_SQUARE_UNDERFLOW = 1e-280
 
 
 def _gram(rows, n_rows, n_columns, block_size, K=None, extra=None):
@@ -74,35 +76,46 @@ def leverage_factor(rows, n_rows, n_columns, *, ridge=0.0, block_size=None):
     """
     block_size = check_block_size(block_size, n_columns)
     G = _gram(rows, n_rows, n_columns, block_size)
-    if not np.all(np.isfinite(G)):
-        max_abs = _column_max_abs(rows, n_rows, n_columns, block_size).max()
-        if not np.isfinite(max_abs):
+    ridge_diag = np.full(n_columns, float(ridge))
+    scale = None
+    if not np.all(np.isfinite(G)) or np.any(np.diag(G) < _SQUARE_UNDERFLOW):
+        col_max = _column_max_abs(rows, n_rows, n_columns, block_size)
+        if not np.all(np.isfinite(col_max)):
             raise ValueError("F contains NaN or infinity: leverage is undefined.")
-        # F is finite, so its squares overflowed. One common scale keeps the
-        # ridge problem equivalent: (F/s)^T (F/s) + (ridge/s^2) I.
-        K, rank = leverage_factor(
-            lambda a, b: rows(a, b) / max_abs,
-            n_rows,
-            n_columns,
-            ridge=ridge / max_abs / max_abs,
-            block_size=block_size,
-        )
-        return K / max_abs, rank
+        underflow = (np.diag(G) < _SQUARE_UNDERFLOW) & (col_max > 0)
+        if not np.all(np.isfinite(G)) or np.any(underflow):
+            # Squares overflowed or underflowed. Scale each column by its
+            # largest entry and factor again: leverage does not change, and
+            # the ridge becomes diag(ridge * scale**2) in these units.
+            scale = np.divide(1.0, col_max, out=np.zeros(n_columns), where=col_max > 0)
+            if ridge > 0:
+                with np.errstate(over="ignore"):
+                    # A column so small that the ridge swamps it adds nothing.
+                    scale[~np.isfinite(ridge * scale**2)] = 0.0
+                ridge_diag = ridge * scale**2
+            unscaled = rows
 
-    norms = np.sqrt(np.diag(G) + ridge)
+            def rows(start, stop):
+                return unscaled(start, stop) * scale
+
+            G = _gram(rows, n_rows, n_columns, block_size)
+
+    norms = np.sqrt(np.diag(G) + ridge_diag)
     if not np.any(norms > 0):
         raise ValueError("F has no nonzero entry: its leverage scores are undefined.")
     # Zero columns span nothing: they get zero rows in K.
     live = norms > 0
-    identity = np.eye(n_columns)
-    D = identity[:, live] / norms[live]
-    extra = np.sqrt(ridge) * identity if ridge > 0 else None
+    D = np.eye(n_columns)[:, live] / norms[live]
+    extra = np.diag(np.sqrt(ridge_diag)) if ridge > 0 else None
     G_scaled = D.T @ G @ D
     if extra is not None:
-        G_scaled += ridge * D.T @ D
+        G_scaled += (D.T * ridge_diag) @ D
     sigma_max = np.sqrt(linalg.eigvalsh(G_scaled)[-1])
     tol = max(n_rows, n_columns) * np.finfo(float).eps * sigma_max
-    return _orthonormalizing_factor(rows, n_rows, block_size, D, G_scaled, extra, tol)
+    K, rank = _orthonormalizing_factor(
+        rows, n_rows, block_size, D, G_scaled, extra, tol
+    )
+    return (K if scale is None else scale[:, None] * K), rank
 
 
 def _orthonormalizing_factor(rows, n_rows, block_size, K, G, extra, tol):
@@ -117,7 +130,9 @@ def _orthonormalizing_factor(rows, n_rows, block_size, K, G, extra, tol):
     if eigval[0] >= eigval[-1] / _DIRECT_COND:
         keep = eigval > tol**2
         return K @ (eigvec[:, keep] / np.sqrt(eigval[keep])), int(keep.sum())
-    big = eigval > eigval[-1] * _SPLIT
+    # Resolved and above the rank tolerance: deeper levels have small
+    # eigenvalues, and noise there must not pass for a direction.
+    big = (eigval > eigval[-1] * _SPLIT) & (eigval > tol**2)
     precondition = eigvec[:, big] / np.sqrt(eigval[big])
     small = eigvec[:, ~big]
     n_big = precondition.shape[1]

@@ -280,3 +280,46 @@ def test_blocked_scores_reject_non_finite_rows(bad):
     for func in (_scores.blocked_leverage_scores, _scores.blocked_norm_scores):
         with pytest.raises(ValueError, match="NaN or infinity"):
             func(lambda a, b: F[a:b], 20, 3)
+
+
+def graded(singular_values, n=200, seed=0):
+    """A matrix with the given singular values and random singular vectors."""
+    rng = np.random.default_rng(seed)
+    k = len(singular_values)
+    U, _ = np.linalg.qr(rng.standard_normal((n, k)))
+    V, _ = np.linalg.qr(rng.standard_normal((k, k)))
+    return (U * singular_values) @ V.T
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_noise_below_the_rank_tolerance_is_dropped_at_every_level(seed):
+    # Deeper refinement levels have tiny eigenvalues of their own; a noise
+    # direction there must not count toward the rank (exact rank 3 here).
+    F = graded([1.0, 1e-8, 1e-13, 0.0], seed=seed)
+    K, rank = _scores.leverage_factor(_scores._array_rows(F), *F.shape)
+    assert rank == 3
+    unnormalized = np.sum((F @ K) ** 2, axis=1)
+    assert unnormalized.sum() == pytest.approx(3.0, rel=1e-4)
+
+
+@pytest.mark.parametrize("scales", [[1.0, 1e-165, 1.0], [1e200, 1.0, 1e-120]])
+def test_tiny_and_huge_columns_keep_their_leverage(scales):
+    # Squares of 1e-165 underflow to 0: the column must not be taken for zero.
+    F = random_matrix(60, 3, 16)
+    np.testing.assert_allclose(
+        leverage_scores(F * scales), leverage_scores(F), rtol=1e-12
+    )
+    np.testing.assert_allclose(leverage_scores(F * 1e-170), leverage_scores(F))
+
+
+def test_ridge_with_rescaled_columns_matches_its_formula():
+    # f^T (F^T F + ridge I)^-1 f = g^T (G^T G + ridge S^2)^-1 g with G = F S:
+    # the reference works in units where nothing overflows.
+    F = random_matrix(40, 3, 17) * [1e200, 1.0, 1.0]
+    ridge = 0.5
+    S = np.diag([1e-200, 1.0, 1.0])
+    Fs = F @ S
+    raw = np.einsum("ij,ji->i", Fs, np.linalg.solve(Fs.T @ Fs + ridge * S @ S, Fs.T))
+    np.testing.assert_allclose(
+        leverage_scores(F, ridge=ridge), raw / raw.sum(), rtol=1e-10
+    )
