@@ -56,6 +56,12 @@ def full_loss(model, X, y):
     return float(residual @ residual)
 
 
+def _log_excess(excess):
+    if excess > 0:
+        return np.log10(excess)
+    return -np.inf if excess == 0 else np.nan
+
+
 def _sampler(params, optimum, make_model, count, seed):
     params = dict(params)
     if "pilot_size" in params:
@@ -101,7 +107,9 @@ def relative_excess_loss(
     Returns
     -------
     errors : dict of str -> ndarray of shape (len(sizes), repeats)
-        ``-inf`` where a refit matched ``L(theta*)`` exactly.
+        ``-inf`` where a refit matched ``L(theta*)`` exactly, NaN where one
+        beat it (then ``theta*`` was not the minimizer and the medians show
+        it rather than hide it).
     optimum : fitted model
     """
     optimum = make_model(0).fit(X, y) if optimum is None else optimum
@@ -131,7 +139,7 @@ def relative_excess_loss(
                         X[rows], y[rows], sample_weight=weights
                     )
                     excess = (full_loss(model, X, y) - loss_star) / loss_star
-                    errors[name][j, seed] = np.log10(excess) if excess > 0 else -np.inf
+                    errors[name][j, seed] = _log_excess(excess)
                 if progress is not None:
                     progress(f"{name} at {size:.1%}")
     return errors, optimum

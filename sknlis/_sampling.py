@@ -94,7 +94,9 @@ def _systematic_sample(pi, n_samples, rng):
     uniform start picks the row it lands in (randomised systematic sampling).
     """
     certain = np.flatnonzero(pi >= 1.0)
-    uncertain = np.flatnonzero(pi < 1.0)
+    # Rows that cannot be drawn stay out of the line, so rounding at its end
+    # can never land on one.
+    uncertain = np.flatnonzero((pi > 0.0) & (pi < 1.0))
     n_left = n_samples - certain.shape[0]
     if n_left == 0:
         return certain

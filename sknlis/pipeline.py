@@ -11,10 +11,13 @@ the user routes to it. Prediction and scoring are unchanged (all rows).
 In any other pipeline the weights are lost.
 """
 
+import inspect
+
 import numpy as np
 from imblearn.pipeline import Pipeline as _ImbPipeline
 from sklearn.base import _fit_context
 from sklearn.pipeline import _name_estimators
+from sklearn.utils._user_interface import _print_elapsed_time
 from sklearn.utils.metadata_routing import _routing_enabled
 from sklearn.utils.validation import _num_samples, has_fit_parameter
 
@@ -25,11 +28,14 @@ class Pipeline(_ImbPipeline):
     """imbalanced-learn's Pipeline, passing importance weights to the refit.
 
     Parameters, attributes and methods are those of
-    :class:`imblearn.pipeline.Pipeline`. Only :meth:`fit` differs: after the
+    :class:`imblearn.pipeline.Pipeline`. :meth:`fit` differs: after the
     samplers and transformers ran, the final estimator is fitted with
     ``sample_weight = user_weight[rows] * w_1 * w_2 * ...`` where ``rows`` are
     the input rows that reached it and ``w_k`` the ``sample_weight_`` of each
-    sampler step (samplers without it count as weight 1).
+    sampler step (samplers without it count as weight 1). A final step whose
+    ``fit`` takes no ``sample_weight`` raises a ``TypeError``, and so do
+    :meth:`fit_predict` and :meth:`fit_transform` when a sampler is among the
+    steps: neither drops the weights silently.
 
     Parameters
     ----------
@@ -97,7 +103,7 @@ class Pipeline(_ImbPipeline):
         routed_params = self._check_method_params(method="fit", props=params)
         Xt, yt = self._fit(X, y, routed_params, raw_params=params)
         final_name, final = self.steps[-1]
-        if final == "passthrough":
+        if final is None or final == "passthrough":
             self.sample_weight_ = None
             return self
         final_params = dict(
@@ -110,7 +116,7 @@ class Pipeline(_ImbPipeline):
         user_weight = final_params.pop("sample_weight", None)
         weight = self._refit_weight(user_weight, _num_samples(X))
         if weight is not None:
-            if not has_fit_parameter(final, "sample_weight"):
+            if not _accepts_sample_weight(final):
                 raise TypeError(
                     f"The final step {final_name!r} ({type(final).__name__}) does "
                     "not accept sample_weight in fit, so the importance weights "
@@ -119,8 +125,40 @@ class Pipeline(_ImbPipeline):
                 )
             final_params["sample_weight"] = weight
         self.sample_weight_ = weight
-        final.fit(Xt, yt, **final_params)
+        with _print_elapsed_time("Pipeline", self._log_message(len(self.steps) - 1)):
+            final.fit(Xt, yt, **final_params)
         return self
+
+    def _refuse_if_sampling(self, method):
+        # imbalanced-learn's versions fit the final step on the sampled rows
+        # without their weights: the biased refit this class exists to avoid.
+        samplers = [
+            name for name, step in self.steps[:-1] if hasattr(step, "fit_resample")
+        ]
+        if samplers:
+            raise TypeError(
+                f"{method} would fit the final step without the importance "
+                f"weights of {', '.join(map(repr, samplers))}; call fit, then "
+                "predict or transform."
+            )
+
+    def fit_predict(self, X, y=None, **params):
+        """Like :meth:`imblearn.pipeline.Pipeline.fit_predict`, without samplers.
+
+        With a sampler among the steps it raises a ``TypeError``: fit the
+        pipeline with :meth:`fit` (which passes the weights on), then predict.
+        """
+        self._refuse_if_sampling("fit_predict")
+        return super().fit_predict(X, y, **params)
+
+    def fit_transform(self, X, y=None, **params):
+        """Like :meth:`imblearn.pipeline.Pipeline.fit_transform`, without samplers.
+
+        With a sampler among the steps it raises a ``TypeError``: fit the
+        pipeline with :meth:`fit` (which passes the weights on), then transform.
+        """
+        self._refuse_if_sampling("fit_transform")
+        return super().fit_transform(X, y, **params)
 
     def _refit_weight(self, user_weight, n_rows):
         """Chain the samplers' row selections and weights, from input to refit."""
@@ -146,6 +184,14 @@ class Pipeline(_ImbPipeline):
             if step_weight is not None:
                 weight = step_weight if weight is None else weight * step_weight
         return weight
+
+
+def _accepts_sample_weight(estimator):
+    """``fit`` takes ``sample_weight`` by name or through ``**kwargs``."""
+    if has_fit_parameter(estimator, "sample_weight"):
+        return True
+    parameters = inspect.signature(estimator.fit).parameters.values()
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 def make_pipeline(*steps, memory=None, transform_input=None, verbose=False):

@@ -128,3 +128,31 @@ def test_grid_search_tunes_the_sample_size_on_full_held_out_folds():
     assert (
         results["mean_test_score"][big].mean() > results["mean_test_score"][~big].mean()
     )
+
+
+@pytest.mark.parametrize("method", ["fit_predict", "fit_transform"])
+def test_shortcuts_that_would_drop_the_weights_raise(method):
+    pipe = make_pipeline(sampler(basis="linear"), StandardScaler())
+    with pytest.raises(TypeError, match="without the importance weights"):
+        getattr(pipe, method)(X, y)
+    # Without a sampler there is nothing to drop: imbalanced-learn's behaviour.
+    transformed = make_pipeline(StandardScaler(), StandardScaler()).fit_transform(X)
+    assert transformed.shape == X.shape
+
+
+def test_final_step_taking_weights_through_kwargs_gets_them():
+    from sklearn.compose import TransformedTargetRegressor
+
+    final = TransformedTargetRegressor(regressor=Ridge())
+    pipe = Pipeline([("sample", sampler(basis="linear")), ("model", final)]).fit(X, y)
+    s = pipe.named_steps["sample"]
+    direct = TransformedTargetRegressor(regressor=Ridge()).fit(
+        X[s.sample_indices_], y[s.sample_indices_], sample_weight=s.sample_weight_
+    )
+    np.testing.assert_allclose(pipe.predict(X), direct.predict(X))
+
+
+@pytest.mark.parametrize("final", [None, "passthrough"])
+def test_no_final_estimator(final):
+    pipe = Pipeline([("sample", sampler(basis="linear")), ("end", final)]).fit(X, y)
+    assert pipe.sample_weight_ is None
