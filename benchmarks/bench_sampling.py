@@ -70,7 +70,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
-from sknlis import NonlinearImportanceResampler
+from sknlis import NonlinearImportanceResampler, make_activation
 from sknlis._demo import standardize
 from sknlis._experiment import (
     PAPER_STRATEGIES,
@@ -78,19 +78,14 @@ from sknlis._experiment import (
     paper_model,
     relative_excess_loss,
 )
+from sknlis._models import single_index_jacobian
 from sknlis.datasets import load_diamonds
-
-# Swish-type activation of the paper's regression experiments (paper_model's).
-C1, C2, ZETA = 1.0, 2.0, 1.0
 
 
 def gradient_and_gauss_newton(model, X, y):
     """Gradient of ``full_loss`` in ``theta = [w; b]`` and its Gauss-Newton matrix."""
-    z = X @ model.coef_ + model.intercept_
-    sigma = 1.0 / (1.0 + np.exp(-ZETA * z))
-    a, b = np.sqrt(C1), np.sqrt(C2) - np.sqrt(C1)
-    dphi = a + b * sigma + b * ZETA * z * sigma * (1.0 - sigma)
-    jacobian = dphi[:, None] * np.column_stack([X, np.ones(len(y))])
+    phi = make_activation(model.activation, c1=model.c1, c2=model.c2, zeta=model.zeta)
+    jacobian = single_index_jacobian(X, model.theta_, phi)
     residual = model.predict(X) - y
     return 2.0 * jacobian.T @ residual, 2.0 * jacobian.T @ jacobian
 

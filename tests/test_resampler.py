@@ -3,7 +3,6 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import Ridge
-from sklearn.preprocessing import StandardScaler
 
 from sknlis import (
     NonlinearImportanceResampler,
@@ -12,10 +11,9 @@ from sknlis import (
     leverage_scores,
     norm_scores,
 )
+from sknlis._demo import standardize
 
-X_raw, y_raw = load_diabetes(return_X_y=True)
-X = StandardScaler().fit_transform(X_raw)
-y = (y_raw - y_raw.mean()) / y_raw.std()
+X, y = standardize(*load_diabetes(return_X_y=True))
 
 
 def test_linear_basis_scores_the_data_matrix_with_intercept():
@@ -216,3 +214,11 @@ def test_nan_input_raises(where):
     (X_bad if where == "X" else y_bad)[3] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         NonlinearImportanceResampler().fit_resample(X_bad, y_bad)
+
+
+def test_plain_lists_are_accepted_in_pilot_mode():
+    # The pilot's size comes from the validated data, not from X's own shape.
+    sampler = NonlinearImportanceResampler(n_samples=40, random_state=0)
+    X_res, y_res = sampler.fit_resample(X.tolist(), y.tolist())
+    assert isinstance(X_res, list) and len(X_res) == len(y_res) == 40
+    assert len(sampler.pilot_indices_) == max(40, 10 * (X.shape[1] + 1))
