@@ -78,14 +78,14 @@ from sknlis._experiment import (
     paper_model,
     relative_excess_loss,
 )
-from sknlis._models import single_index_jacobian
 from sknlis.datasets import load_diamonds
 
 
 def gradient_and_gauss_newton(model, X, y):
     """Gradient of ``full_loss`` in ``theta = [w; b]`` and its Gauss-Newton matrix."""
     phi = make_activation(model.activation, c1=model.c1, c2=model.c2, zeta=model.zeta)
-    jacobian = single_index_jacobian(X, model.theta_, phi)
+    X1 = np.column_stack([X, np.ones(X.shape[0])])
+    jacobian = phi.derivative(X1 @ model.theta_)[:, None] * X1
     residual = model.predict(X) - y
     return 2.0 * jacobian.T @ residual, 2.0 * jacobian.T @ jacobian
 

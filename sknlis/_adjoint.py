@@ -10,17 +10,11 @@ the last column changes, from ``f_i(0) - y_i`` to ``f_i(0)``.
 
 import numpy as np
 
-from sknlis._models import _linear_index, _neuron_blocks, two_layer_unpack
+from sknlis._activations import make_activation
+from sknlis._losses import SquaredError
+from sknlis._models import LinearIndex, TwoLayerReLU
 
 __all__ = ["single_index_adjoint", "two_layer_adjoint", "quadrature_adjoint"]
-
-
-def _with_offset(rows, f_at_zero, y):
-    """Append the last column ``f(0) - y`` (or ``f(0)`` without labels)."""
-    last = np.full(rows.shape[0], f_at_zero, dtype=float)
-    if y is not None:
-        last -= y
-    return np.hstack([rows, last[:, None]])
 
 
 def single_index_adjoint(X, theta, activation, *, y=None, fit_intercept=True):
@@ -56,18 +50,8 @@ def single_index_adjoint(X, theta, activation, *, y=None, fit_intercept=True):
     >>> np.allclose(F @ np.append(theta, 1), np.tanh(X @ [1.0, 2.0] + 0.1))
     True
     """
-    D = activation.divided_difference(_linear_index(X, theta, fit_intercept))
-    n_features = X.shape[1]
-    # Filled in place: one pass over X instead of the copies that stacking
-    # [X, 1] and the last column would make (this runs on every scoring pass).
-    F = np.empty((X.shape[0], n_features + int(fit_intercept) + 1))
-    np.multiply(X, D[:, None], out=F[:, :n_features])
-    if fit_intercept:
-        F[:, n_features] = D
-    F[:, -1] = activation.at_zero
-    if y is not None:
-        F[:, -1] -= y
-    return F
+    model = LinearIndex(X.shape[1], fit_intercept=fit_intercept)
+    return model.adjoint(X, theta, SquaredError(activation), y)
 
 
 def two_layer_adjoint(X, theta, n_hidden, activation, *, y=None, fit_intercept=True):
@@ -104,12 +88,10 @@ def two_layer_adjoint(X, theta, n_hidden, activation, *, y=None, fit_intercept=T
     >>> F.shape
     (4, 12)
     """
-    a, B, _ = two_layer_unpack(theta, X.shape[1], n_hidden, fit_intercept)
-    U = X @ B[:, :-1].T + B[:, -1]
-    H = np.maximum(U, 0.0)
-    half_D = activation.divided_difference(H * a) / 2.0
-    rows = _neuron_blocks(X, half_D * H, half_D * a * (U > 0), fit_intercept)
-    return _with_offset(rows, n_hidden * activation.at_zero, y)
+    model = TwoLayerReLU(
+        X.shape[1], n_hidden, activation=activation, fit_intercept=fit_intercept
+    )
+    return model.adjoint(X, theta, SquaredError(make_activation("identity")), y)
 
 
 def quadrature_adjoint(jacobian, theta, residual, *, n_nodes=8, return_error=False):

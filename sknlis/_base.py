@@ -1,9 +1,12 @@
-"""What the regressors share: validation, the fit loop, the dual matrix.
+"""What the estimators share: validation, the fit loop, the dual matrix.
 
-A subclass says which model it is by five small methods (the activation, the
-loss, the initial ``theta``, the output and the adjoint rows at a ``theta``)
-and how ``theta`` splits into its natural parameters. Everything else, from
-input checks to restarts and the row-blocked dual matrix, lives here once.
+An estimator is a model object (:mod:`sknlis._models`) and a pointwise loss
+(:mod:`sknlis._losses`) behind scikit-learn's API. ``fit`` is four steps:
+validate, build the model and loss, run L-BFGS-B on their
+:class:`~sknlis._objective.Objective`, unpack the fitted attributes. A
+subclass says which model and loss it is (``_make_model``, ``_make_loss``),
+how targets are encoded (``_encode_target``) and how ``theta`` splits into
+its natural parameters (``_set_natural_params``).
 """
 
 import warnings
@@ -11,10 +14,14 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from scipy.special import log_softmax
+from sklearn import get_config
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_array, check_consistent_length, check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -22,6 +29,10 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from sknlis._activations import _softplus
+from sknlis._losses import BinomialLogLoss, MultinomialLogLoss
+from sknlis._models import raw_output
+from sknlis._objective import Objective
 from sknlis._solver import lbfgs
 from sknlis._validation import check_block_size, row_blocks
 
@@ -33,11 +44,11 @@ _SHARED_PARAMETERS = """\
         of ``theta`` and, like every coordinate of ``theta``, penalized by
         ``alpha`` and bounded by ``bound``.
 
-    alpha : float, default=0.0
+    alpha : float, default={alpha}
         Ridge penalty: the fit minimizes
-        ``sum_i w_i r_i**2 + alpha * ||theta||**2`` with residuals
-        ``r_i = f(x_i) - y_i`` and sample weights ``w_i``. Unlike
-        :class:`~sklearn.linear_model.Ridge`, the intercepts are penalized too.
+        ``sum_i w_i l_i + alpha * ||theta||**2`` with {loss_words} and
+        sample weights ``w_i``. Unlike scikit-learn's linear models, the
+        intercepts are penalized too.
 
     bound : float, default=None
         If given, every coordinate of ``theta`` is kept in
@@ -53,12 +64,15 @@ _SHARED_PARAMETERS = """\
         L-BFGS-B stops when the largest entry of the projected gradient of
         ``loss_`` (a weighted mean, see ``loss_``) is at most ``tol``.
 
-    store_adjoint : bool, default=True
+    store_adjoint : {{"auto"}} or bool, default="auto"
         Whether ``fit`` stores the dual matrix of the training data in
-        ``adjoint_matrix_``. It is a dense float64 array of shape
-        ``(n_samples, n_params + 1)``: ``8 * n_samples * (n_params + 1)``
-        bytes. Set it to False for big data and call :meth:`adjoint_matrix`
-        on the rows you need.
+        ``adjoint_matrix_``, a dense float64 array of
+        ``8 * n_samples * (n_params + 1)`` bytes. ``"auto"`` stores it when
+        that is at most scikit-learn's ``working_memory``
+        (:func:`sklearn.set_config`, 1024 MiB by default) and otherwise
+        warns and stores nothing; ``True`` always stores it, ``False``
+        never. :meth:`adjoint_matrix` gives the rows of any data, in
+        blocks.
 
     random_state : int, RandomState instance or None, default=None
         Seeds the random initial ``theta``. Pass an int for reproducible fits.
@@ -71,14 +85,14 @@ _SHARED_ATTRIBUTES = """\
         The fitted flat parameter vector, laid out as described above.
 
     adjoint_matrix_ : ndarray of shape (n_samples, n_params + 1)
-        The nonlinear dual matrix at ``theta_`` on the training data and
-        targets: ``adjoint_matrix_ @ np.append(theta_, 1)`` are the training
-        residuals ``f(x_i) - y_i``. Only when ``store_adjoint=True``.
+        The {dual_words} at ``theta_`` on the training data and labels:
+        ``adjoint_matrix_ @ np.append(theta_, 1)`` {identity_words}. Only
+        when stored (see ``store_adjoint``).
 
     loss_ : float
         The minimized objective divided by the total sample weight,
-        ``(sum_i w_i r_i**2 + alpha * ||theta_||**2) / sum_i w_i``: with unit
-        weights and ``alpha=0``, the training mean squared error.
+        ``(sum_i w_i l_i + alpha * ||theta_||**2) / sum_i w_i``: with unit
+        weights and ``alpha=0``, the training {mean_words}.
 
     n_iter_ : int
         Number of L-BFGS-B iterations of the kept fit (at least 1).
@@ -98,16 +112,38 @@ _REFERENCES = """\
        Models", ICML 2025. arXiv:2505.12353."""
 
 
-def fill_shared_docs(*, max_iter, tol):
-    """Class decorator: substitute the shared sections of the docstring."""
+_WORDS = {
+    "regressor": {
+        "loss_words": "squared residuals ``l_i = (f(x_i) - y_i)**2``",
+        "dual_words": "nonlinear dual matrix",
+        "identity_words": "are the training residuals ``f(x_i) - y_i``",
+        "mean_words": "mean squared error",
+    },
+    "classifier": {
+        "loss_words": "the log loss ``l_i = -log p(y_i | x_i)``",
+        "dual_words": "log-loss dual matrix (rows of ``sqrt(l_i)``'s adjoint)",
+        "identity_words": "squared are the training log losses ``l_i``",
+        "mean_words": "mean log loss",
+    },
+}
+
+
+def fill_shared_docs(*, kind, max_iter, tol, alpha):
+    """Class decorator: substitute the shared sections of the docstring.
+
+    ``kind`` is ``"regressor"`` or ``"classifier"``.
+    """
+    words = _WORDS[kind]
 
     def decorate(cls):
         cls.__doc__ = (
             cls.__doc__.replace(
                 "    [shared parameters]",
-                _SHARED_PARAMETERS.format(max_iter=max_iter, tol=tol),
+                _SHARED_PARAMETERS.format(
+                    max_iter=max_iter, tol=tol, alpha=alpha, **words
+                ),
             )
-            .replace("    [shared attributes]", _SHARED_ATTRIBUTES)
+            .replace("    [shared attributes]", _SHARED_ATTRIBUTES.format(**words))
             .replace("    [references]", _REFERENCES)
         )
         return cls
@@ -115,11 +151,11 @@ def fill_shared_docs(*, max_iter, tol):
     return decorate
 
 
-class BaseNonlinearRegressor(RegressorMixin, BaseEstimator):
-    """Least-squares fit of a nonlinear model whose dual matrix is public.
+class BaseNonlinearModel(BaseEstimator):
+    """A model and a pointwise loss, fitted by L-BFGS-B, with a public dual matrix.
 
-    Subclasses implement ``_make_activation``, ``_make_loss``,
-    ``_initial_theta``, ``_output``, ``_adjoint`` and ``_set_natural_params``.
+    Subclasses implement ``_make_model``, ``_make_loss``, ``_encode_target``
+    and ``_set_natural_params``.
     """
 
     _parameter_constraints: dict = {
@@ -128,7 +164,7 @@ class BaseNonlinearRegressor(RegressorMixin, BaseEstimator):
         "bound": [None, Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "store_adjoint": ["boolean"],
+        "store_adjoint": ["boolean", StrOptions({"auto"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -169,12 +205,12 @@ class BaseNonlinearRegressor(RegressorMixin, BaseEstimator):
             "dtype": np.float64,
         }
         if y:
-            settings.update(y_numeric=True, ensure_min_samples=2)
+            settings.update(y_numeric=self._y_numeric, ensure_min_samples=2)
         return validate_data(self, X, *y, **settings)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
-        """Fit the model by L-BFGS-B on the weighted squared loss.
+        """Fit the model by L-BFGS-B on the weighted loss.
 
         Parameters
         ----------
@@ -183,7 +219,7 @@ class BaseNonlinearRegressor(RegressorMixin, BaseEstimator):
             estimator's ``input_tags.sparse`` tag says so).
 
         y : array-like of shape (n_samples,)
-            Target values.
+            Target values (class labels for a classifier).
 
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; integer weights fit the same model as
@@ -195,23 +231,24 @@ class BaseNonlinearRegressor(RegressorMixin, BaseEstimator):
             Fitted estimator.
         """
         X, y = self._validate(X, y, reset=True)
-        y = y.astype(np.float64, copy=False)
+        y = self._encode_target(y)
         weights = None
         if sample_weight is not None:
             weights = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
             )
-        phi = self._make_activation()
-        loss = self._make_loss(X, y, weights, phi)
+        loss = self._make_loss()
+        model = self._make_model(X.shape[1], loss.n_outputs)
+        objective = Objective(model, loss, X, y, weights, self.alpha)
         rng = check_random_state(self.random_state)
 
         best = None
         for _ in range(getattr(self, "n_init", 1)):
-            theta0 = self._initial_theta(X, y, weights, phi, rng)
+            theta0 = model.initial_theta(rng, loss, X, y, weights)
             if self.bound is not None:
                 np.clip(theta0, -self.bound, self.bound, out=theta0)
             fit = lbfgs(
-                loss,
+                objective,
                 theta0,
                 max_iter=self.max_iter,
                 tol=self.tol,
@@ -228,14 +265,107 @@ class BaseNonlinearRegressor(RegressorMixin, BaseEstimator):
                 stacklevel=2,
             )
 
-        self._phi = phi
+        self._model, self._loss = model, loss
         self.theta_ = best.theta
         self.loss_ = best.loss
         self.n_iter_ = best.n_iter
-        self._set_natural_params(best.theta, X.shape[1])
-        if self.store_adjoint:
+        self._set_natural_params(model, best.theta)
+        if self._stores_adjoint(X.shape[0]):
             self.adjoint_matrix_ = self._adjoint_in_blocks(X, y, None)
         return self
+
+    def _stores_adjoint(self, n_rows):
+        if self.store_adjoint != "auto":
+            return self.store_adjoint
+        size = 8 * n_rows * (self.theta_.shape[0] + 1)
+        budget = get_config()["working_memory"] * 2**20
+        if size <= budget:
+            return True
+        warnings.warn(
+            f"The training dual matrix would take {size / 2**20:.0f} MiB, more "
+            f"than working_memory ({budget / 2**20:.0f} MiB), so adjoint_matrix_ "
+            "is not stored. Call adjoint_matrix(X, y) on blocks of rows, or set "
+            "store_adjoint=True to store it anyway.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return False
+
+    def _raw_output(self, X):
+        check_is_fitted(self)
+        X = self._validate(X, reset=False)
+        return raw_output(self._model, X, self.theta_)
+
+    def adjoint_matrix(self, X, y=None, *, block_size=None):
+        """The loss dual matrix at ``theta_`` for any data.
+
+        Row ``i`` is the augmented adjoint ``[h*_i(theta_); h_i(0)]`` of the
+        root ``h_i`` of row ``i``'s loss (Definition 3.1 of the paper;
+        appendix A.3 for losses other than squared error), so that
+        ``adjoint_matrix(X, y) @ np.append(theta_, 1)`` equals ``h_i``:
+        ``predict(X) - y`` for a regressor, ``sqrt(-log p(y_i | x_i))`` for a
+        classifier. Without ``y`` a regressor gives the rows of its output
+        (only the last column differs).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+
+        y : array-like of shape (n_samples,), default=None
+            Targets or labels; a classifier requires them.
+
+        block_size : int, default=None
+            Rows computed at a time; ``None`` uses blocks of about 8 MiB.
+            The working memory beyond the result is one block.
+
+        Returns
+        -------
+        F : ndarray of shape (n_samples, n_params + 1)
+            Dense float64; ``8 * n_samples * (n_params + 1)`` bytes.
+        """
+        check_is_fitted(self)
+        X = self._validate(X, reset=False)
+        if y is not None:
+            y = self._encode_labels(y)
+            check_consistent_length(X, y)
+        elif self._loss.needs_labels:
+            raise ValueError(
+                f"{type(self).__name__}.adjoint_matrix needs y: the log-loss "
+                "dual matrix is defined by each row's label."
+            )
+        return self._adjoint_in_blocks(X, y, block_size)
+
+    def _adjoint_in_blocks(self, X, y, block_size):
+        n_columns = self.theta_.shape[0] + 1
+        block_size = check_block_size(block_size, n_columns)
+        F = np.empty((X.shape[0], n_columns))
+        for start, stop in row_blocks(X.shape[0], block_size):
+            rows = X[start:stop]
+            if sp.issparse(rows):
+                rows = rows.toarray()
+            labels = None if y is None else y[start:stop]
+            F[start:stop] = self._model.adjoint(rows, self.theta_, self._loss, labels)
+        return F
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = bool(self._accept_sparse)
+        return tags
+
+
+class BaseNonlinearRegressor(RegressorMixin, BaseNonlinearModel):
+    """Least-squares fit of a nonlinear model whose dual matrix is public."""
+
+    _y_numeric = True
+
+    def _encode_target(self, y):
+        return y.astype(np.float64, copy=False)
+
+    def _encode_labels(self, y):
+        return column_or_1d(
+            check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        )
 
     def predict(self, X):
         """Predict with the fitted model.
@@ -250,58 +380,111 @@ class BaseNonlinearRegressor(RegressorMixin, BaseEstimator):
         y_pred : ndarray of shape (n_samples,)
             Model outputs ``f(x_i; theta_)``.
         """
-        check_is_fitted(self)
-        X = self._validate(X, reset=False)
-        return self._output(X, self.theta_, self._phi)
+        z = self._raw_output(X)
+        return self._loss.predict(z)
 
-    def adjoint_matrix(self, X, y=None, *, block_size=None):
-        """Nonlinear dual matrix at ``theta_`` for any data.
 
-        Row ``i`` is the augmented adjoint ``[r*_i(theta_); r_i(0)]``
-        (Definition 3.1 of the paper), so that
-        ``adjoint_matrix(X, y) @ np.append(theta_, 1)`` equals
-        ``predict(X) - y``. Without ``y`` the rows are those of the output:
-        the product equals ``predict(X)`` (only the last column differs).
+class BaseNonlinearClassifier(ClassifierMixin, BaseNonlinearModel):
+    """Log-loss fit of a nonlinear model whose loss dual matrix is public.
+
+    Two classes take one logit and the binomial log loss; more take one
+    logit per class and the multinomial log loss.
+    """
+
+    _y_numeric = False
+
+    def _encode_target(self, y):
+        check_classification_targets(y)
+        encoder = LabelEncoder().fit(y)
+        self.classes_ = encoder.classes_
+        if self.classes_.shape[0] < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in "
+                f"the data; got only {self.classes_[0]!r}."
+            )
+        return self._codes(encoder.transform(y))
+
+    def _codes(self, indices):
+        # One logit for two classes (y in {0, 1} as floats), else class indices.
+        return indices.astype(np.float64) if self.classes_.shape[0] == 2 else indices
+
+    def _encode_labels(self, y):
+        y = column_or_1d(check_array(y, ensure_2d=False, dtype=None, input_name="y"))
+        indices = np.searchsorted(self.classes_, y)
+        indices = np.minimum(indices, self.classes_.shape[0] - 1)
+        unseen = self.classes_[indices] != y
+        if np.any(unseen):
+            raise ValueError(
+                f"y contains labels not seen in fit: {np.unique(y[unseen])[:5]!r}; "
+                f"the classes are {self.classes_!r}."
+            )
+        return self._codes(indices)
+
+    def _make_loss(self):
+        n_classes = self.classes_.shape[0]
+        return BinomialLogLoss() if n_classes == 2 else MultinomialLogLoss(n_classes)
+
+    def decision_function(self, X):
+        """Logits of the fitted model.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Samples.
 
-        y : array-like of shape (n_samples,), default=None
-            Targets; ``None`` gives the output's dual matrix.
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            For two classes the logit of ``classes_[1]``; otherwise one logit
+            per class.
+        """
+        return self._raw_output(X)
 
-        block_size : int, default=None
-            Rows computed at a time; ``None`` uses blocks of about 8 MiB.
-            The working memory beyond the result is one block.
+    def predict_proba(self, X):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
 
         Returns
         -------
-        F : ndarray of shape (n_samples, n_params + 1)
-            Dense float64; ``8 * n_samples * (n_params + 1)`` bytes.
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``.
         """
-        check_is_fitted(self)
-        X = self._validate(X, reset=False)
-        if y is not None:
-            y = column_or_1d(
-                check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
-            )
-            check_consistent_length(X, y)
-        return self._adjoint_in_blocks(X, y, block_size)
+        return np.exp(self.predict_log_proba(X))
 
-    def _adjoint_in_blocks(self, X, y, block_size):
-        n_columns = self.theta_.shape[0] + 1
-        block_size = check_block_size(block_size, n_columns)
-        F = np.empty((X.shape[0], n_columns))
-        for start, stop in row_blocks(X.shape[0], block_size):
-            rows = X[start:stop]
-            if sp.issparse(rows):
-                rows = rows.toarray()
-            labels = None if y is None else y[start:stop]
-            F[start:stop] = self._adjoint(rows, self.theta_, self._phi, labels)
-        return F
+    def predict_log_proba(self, X):
+        """Logarithm of the class probabilities, without rounding to -inf.
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = bool(self._accept_sparse)
-        return tags
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        z = self.decision_function(X)
+        if z.ndim == 1:
+            return -_softplus(np.column_stack([z, -z]))
+        return log_softmax(z, axis=1)
+
+    def predict(self, X):
+        """Most probable class.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        z = self.decision_function(X)
+        indices = (z > 0).astype(int) if z.ndim == 1 else z.argmax(axis=1)
+        return self.classes_[indices]

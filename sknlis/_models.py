@@ -1,30 +1,40 @@
-"""The two model families of the paper, as pure functions of a flat ``theta``.
+"""The paper's model families as small objects on a flat ``theta``.
+
+A model maps rows ``X`` and parameters ``theta`` to a raw output ``z``: one
+value per row, or ``K`` logits. It owns, once:
+
+* ``unpack(theta)``: the parameter blocks its products use;
+* ``forward(X, params)``: ``z`` and what the backward pass reuses;
+* ``vjp(X, params, cache, G, out)``: adds ``sum_i G_i . dz_i/dtheta`` to
+  ``out`` (the gradient of a loss, without forming the Jacobian);
+* ``jacobian(X, theta)``: the rows ``dz_i/dtheta`` (for checks and tests);
+* ``adjoint(X, theta, loss, y)``: the rows of the loss dual matrix
+  ``[int_0^1 grad h_i(t theta) dt ; h_i(0)]`` for a pointwise ``loss`` of
+  :mod:`sknlis._losses`, so that ``rows @ [theta; 1] = h(z(theta), y)``.
+
+Both families here are sums of positively homogeneous terms, so along the
+ray ``t theta`` the integrals reduce to one or two scalars per row (and per
+logit) times a Jacobian row: the "adjoint factor" of MATH.md sections 3 and 7.
 
 Single-index model (Example 3.1)::
 
-    f(x; theta) = phi(<w, x> + b),            theta = [w; b]
+    z = <w, x> + b,    theta = [w; b]          (K logits: one [w_k; b_k] each)
 
 Two-layer ReLU network (Example 3.2), hidden biases inside ``b_j``::
 
-    f(x; theta) = sum_j phi(a_j * relu(<b_j, [x; 1]>)) + c,
-    theta = [a_1, b_1, ..., a_m, b_m, c]
+    z_k = sum_j phi(a_kj relu(<b_j, [x; 1]>)) + c_k,
+    theta = [a_1, b_1, ..., a_m, b_m, c]      (a_j holds a_1j..a_Kj)
 
-``b`` and ``c`` are present only when ``fit_intercept`` is true. Each function
-returns the model output ``f`` (never the residual) and, for the Jacobians, the
-per-sample gradients ``d f_i / d theta`` of shape ``(n_samples, n_params)``.
+``b`` and ``c`` are present only when ``fit_intercept`` is true.
 """
 
 import numpy as np
 
-__all__ = [
-    "single_index_n_params",
-    "single_index_output",
-    "single_index_jacobian",
-    "two_layer_n_params",
-    "two_layer_unpack",
-    "two_layer_output",
-    "two_layer_jacobian",
-]
+from sknlis._activations import make_activation
+from sknlis._losses import ray_nodes
+from sknlis._validation import check_block_size, row_blocks
+
+__all__ = ["LinearIndex", "TwoLayerReLU", "raw_output"]
 
 
 def _augment(X, fit_intercept):
@@ -34,74 +44,344 @@ def _augment(X, fit_intercept):
     return np.hstack([X, np.ones((X.shape[0], 1), dtype=X.dtype)])
 
 
-def single_index_n_params(n_features, fit_intercept=True):
-    return n_features + int(fit_intercept)
+def _squeeze(Z):
+    """One output as a vector, ``K`` as an ``(n, K)`` array."""
+    return Z[:, 0] if Z.shape[1] == 1 else Z
 
 
-def single_index_output(X, theta, activation, fit_intercept=True):
-    """``phi(<w, x_i> + b)`` for every row of ``X``."""
-    return activation(_linear_index(X, theta, fit_intercept))
+def _as_columns(G):
+    return G[:, None] if G.ndim == 1 else G
 
 
-def _linear_index(X, theta, fit_intercept):
-    if fit_intercept:
-        return X @ theta[:-1] + theta[-1]
-    return X @ theta
+def _conserve(factors, directions, target):
+    """Correct quadrature ``factors`` so that IDENTITY A holds to rounding.
 
-
-def single_index_jacobian(X, theta, activation, fit_intercept=True):
-    """Per-sample gradients ``phi'(z_i) [x_i; 1]``."""
-    z = _linear_index(X, theta, fit_intercept)
-    return activation.derivative(z)[:, None] * _augment(X, fit_intercept)
-
-
-def two_layer_n_params(n_features, n_hidden, fit_intercept=True):
-    return n_hidden * (n_features + 2) + int(fit_intercept)
-
-
-def two_layer_unpack(theta, n_features, n_hidden, fit_intercept=True):
-    """Split ``theta`` into ``a`` (m,), ``B`` (m, d + 1) and ``c`` (float).
-
-    ``B[j]`` is ``b_j``: the hidden weights then the hidden bias.
+    Along the ray ``d/dt h(z(t)) = sum_q factors_q-integrand * directions_q``,
+    so the exact integrals satisfy ``sum_q factors_q * directions_q = target``
+    (``h(theta) - h(0)``). The smallest change that restores it, row by row,
+    moves the factors along ``directions``. It is at the level of the
+    quadrature error, which the tests bound separately.
     """
-    neurons = theta[: n_hidden * (n_features + 2)].reshape(n_hidden, n_features + 2)
-    c = float(theta[-1]) if fit_intercept else 0.0
-    return neurons[:, 0], neurons[:, 1:], c
+    excess = target - np.einsum("ik,ik->i", factors, directions)
+    norm2 = np.einsum("ik,ik->i", directions, directions)
+    step = np.divide(excess, norm2, out=np.zeros_like(excess), where=norm2 > 0)
+    return factors + step[:, None] * directions
 
 
-def _hidden(X, theta, n_hidden, fit_intercept):
-    n_features = X.shape[1]
-    a, B, c = two_layer_unpack(theta, n_features, n_hidden, fit_intercept)
-    U = X @ B[:, :-1].T + B[:, -1]
-    return a, c, U, np.maximum(U, 0.0)
+def raw_output(model, X, theta, block_size=None):
+    """``z(theta)`` for every row of ``X``, computed in row blocks.
 
-
-def two_layer_output(X, theta, n_hidden, activation, fit_intercept=True):
-    """``sum_j phi(a_j relu(<b_j, [x_i; 1]>)) + c`` for every row of ``X``."""
-    a, c, _, H = _hidden(X, theta, n_hidden, fit_intercept)
-    return activation(H * a).sum(axis=1) + c
-
-
-def two_layer_jacobian(X, theta, n_hidden, activation, fit_intercept=True):
-    """Per-sample gradients, columns in the order of ``theta``."""
-    a, _, U, H = _hidden(X, theta, n_hidden, fit_intercept)
-    dphi = activation.derivative(H * a)
-    return _neuron_blocks(X, dphi * H, dphi * a * (U > 0), fit_intercept)
-
-
-def _neuron_blocks(X, scale_a, scale_b, fit_intercept):
-    """Rows ``[s_a_j, s_b_j * [x; 1]]`` for each neuron ``j``, then ``c``'s 1.
-
-    Both the Jacobian and the adjoint of the two-layer network have this
-    layout; only the per-neuron scales differ.
+    Temporaries stay one block's worth (about 8 MiB by default): the
+    two-layer pass allocates ``n_hidden`` values per row.
     """
-    n_samples, n_features = X.shape
-    n_hidden = scale_a.shape[1]
-    blocks = np.empty((n_samples, n_hidden, n_features + 2))
-    blocks[:, :, 0] = scale_a
-    blocks[:, :, 1:-1] = scale_b[:, :, None] * X[:, None, :]
-    blocks[:, :, -1] = scale_b
-    out = blocks.reshape(n_samples, -1)
-    if fit_intercept:
-        out = np.hstack([out, np.ones((n_samples, 1))])
+    params = model.unpack(theta)
+    block_size = check_block_size(block_size, model.row_width)
+    n = X.shape[0]
+    out = np.empty((n, model.n_outputs))
+    for start, stop in row_blocks(n, block_size):
+        z, _ = model.forward(X[start:stop], params)
+        out[start:stop] = _as_columns(z)
+    return _squeeze(out)
+
+
+def _with_root_at_zero(rows, h_at_zero):
+    """Append the last column ``h(z(0), y)``."""
+    out = np.empty((rows.shape[0], rows.shape[1] + 1))
+    out[:, :-1] = rows
+    out[:, -1] = h_at_zero
     return out
+
+
+def _root_at_zero(model, loss, y, n_rows):
+    """``h(z(0), y)``: the loss root at the model's output for ``theta = 0``."""
+    z0 = np.full((n_rows, model.n_outputs), model.output_at_zero)
+    return loss.root(_squeeze(z0), y)
+
+
+class LinearIndex:
+    """Raw output ``z = X w + b`` (``K`` columns of weights for ``K`` logits).
+
+    With the squared error of an activation ``phi`` this is the single-index
+    model ``phi(<w, x> + b)``; with a log loss, (multinomial) logistic
+    regression.
+    """
+
+    block_bytes = 2**19
+    output_at_zero = 0.0
+
+    def __init__(self, n_features, *, n_outputs=1, fit_intercept=True):
+        self.n_features, self.n_outputs = n_features, n_outputs
+        self.fit_intercept = fit_intercept
+        self.n_params = n_outputs * (n_features + int(fit_intercept))
+        self.row_width = n_features + n_outputs
+
+    def initial_theta(self, rng, loss, X, y, sample_weight):
+        """A small random start (scale 0.01): zero is stationary for ReLU."""
+        return rng.normal(scale=0.01, size=self.n_params)
+
+    def unpack(self, theta):
+        """``(W, b)``: ``W`` of shape (d, K) and ``b`` of shape (K,)."""
+        d, K = self.n_features, self.n_outputs
+        coefs = theta.reshape(K, d + int(self.fit_intercept))
+        b = coefs[:, d] if self.fit_intercept else np.zeros(K)
+        return coefs[:, :d].T, b
+
+    def forward(self, X, params):
+        W, b = params
+        if self.n_outputs == 1:
+            z = X @ W[:, 0]
+            if b[0]:
+                z += b[0]
+            return z, None
+        return X @ W + b, None
+
+    def vjp(self, X, params, cache, G, out):
+        d = self.n_features
+        grad = out.reshape(self.n_outputs, d + int(self.fit_intercept))
+        G = _as_columns(G)
+        grad[:, :d] += (X.T @ G).T
+        if self.fit_intercept:
+            grad[:, d] += G.sum(axis=0)
+
+    def jacobian(self, X, theta):
+        """``dz_i/dtheta``: shape (n, p) for one output, else (n, K, p)."""
+        X1 = _augment(X, self.fit_intercept)
+        if self.n_outputs == 1:
+            return X1
+        K = self.n_outputs
+        J = np.zeros((X.shape[0], K, K, X1.shape[1]))
+        for k in range(K):
+            J[:, k, k] = X1
+        return J.reshape(X.shape[0], K, -1)
+
+    def adjoint(self, X, theta, loss, y):
+        """Loss dual matrix: ``[S_i (x) [x_i; 1] ; h_i(0)]`` per row.
+
+        ``z(t theta) = t z``, so the adjoint factor is
+        ``S_i = int_0^1 dh/dz(t z_i) dt``: the closed-form secant
+        ``(h(z) - h(0)) / z`` for one output, Gauss-Legendre for ``K``.
+        """
+        z, _ = self.forward(X, self.unpack(theta))
+        h0 = _root_at_zero(self, loss, y, X.shape[0])
+        if loss.root_secant is not None and self.n_outputs == 1:
+            S = loss.root_secant(z, y)[:, None]
+        else:
+            Z = _as_columns(z)
+            nodes, weights = ray_nodes()
+            S = sum(
+                w * _as_columns(loss.root_gradient(t * z, y))
+                for t, w in zip(nodes, weights)
+            )
+            target = loss.root(z, y) - h0
+            S = _conserve(S, Z, target)
+        n, width = X.shape[0], self.n_features + int(self.fit_intercept)
+        # Filled in place: one pass over X (this runs on every scoring pass).
+        rows = np.empty((n, self.n_outputs, width))
+        np.multiply(S[:, :, None], X[:, None, :], out=rows[:, :, : self.n_features])
+        if self.fit_intercept:
+            rows[:, :, -1] = S
+        return _with_root_at_zero(rows.reshape(n, -1), h0)
+
+
+class TwoLayerReLU:
+    """``z_k = sum_j phi(a_kj relu(<b_j, [x; 1]>)) + c_k``, ``m`` hidden units.
+
+    ``phi`` (per unit) is the identity for the usual network and for every
+    classifier; other activations are for the paper's regression model and
+    take one output.
+    """
+
+    # The two-layer pass has more temporaries per row: smaller blocks keep
+    # them in cache between the forward and the backward product.
+    block_bytes = 2**18
+
+    def __init__(
+        self,
+        n_features,
+        n_hidden,
+        *,
+        activation="identity",
+        n_outputs=1,
+        fit_intercept=True,
+    ):
+        self.n_features, self.n_hidden, self.n_outputs = n_features, n_hidden, n_outputs
+        self.activation = (
+            make_activation(activation) if isinstance(activation, str) else activation
+        )
+        if n_outputs > 1 and self.activation.name != "identity":
+            raise ValueError("Several outputs need the identity unit activation.")
+        self.fit_intercept = fit_intercept
+        self._width = n_outputs + n_features + 1
+        self.n_params = n_hidden * self._width + n_outputs * int(fit_intercept)
+        # Every unit's term is phi(0) at theta = 0.
+        self.output_at_zero = n_hidden * self.activation.at_zero
+        self.row_width = 2 * n_hidden + n_features + n_outputs
+
+    def initial_theta(self, rng, loss, X, y, sample_weight):
+        """Glorot-uniform output weights, hidden weights at half that scale.
+
+        Of the starts measured (He, Glorot, orthogonal, at several scales),
+        this one reached the lowest median training MSE after a fixed number
+        of L-BFGS-B iterations. The output bias then takes the loss's best
+        constant shift of that start's outputs.
+        """
+        d, m, K = self.n_features, self.n_hidden, self.n_outputs
+        theta = np.zeros(self.n_params)
+        neurons = theta[: m * self._width].reshape(m, self._width)
+        limit = np.sqrt(6.0 / (m + 1))
+        neurons[:, :K] = rng.uniform(-limit, limit, size=(m, K))
+        limit = 0.5 * np.sqrt(6.0 / (d + m))
+        neurons[:, K:] = rng.uniform(-limit, limit, size=(m, d + 1))
+        if self.fit_intercept:
+            z = raw_output(self, X, theta)
+            theta[m * self._width :] = loss.constant_fit(z, y, sample_weight)
+        return theta
+
+    def unpack(self, theta):
+        """``(A, W, bias, c)``: ``A`` (K, m), ``W`` (m, d), ``bias`` (m, 1), ``c`` (K,).
+
+        Contiguous copies, so the BLAS calls need no hidden copies.
+        """
+        K, m = self.n_outputs, self.n_hidden
+        neurons = theta[: m * self._width].reshape(m, self._width)
+        c = theta[m * self._width :] if self.fit_intercept else np.zeros(K)
+        return (
+            np.ascontiguousarray(neurons[:, :K].T),
+            np.ascontiguousarray(neurons[:, K:-1]),
+            neurons[:, -1:].copy(),
+            np.array(c, dtype=float),
+        )
+
+    def _hidden(self, X, W, bias):
+        # Hidden units along the rows and samples along the fast axis: the
+        # elementwise work runs over long contiguous rows.
+        U = W @ X.T
+        U += bias
+        active = U > 0
+        return np.maximum(U, 0.0, out=U), active
+
+    def forward(self, X, params):
+        A, W, bias, c = params
+        H, active = self._hidden(X, W, bias)
+        phi = self.activation
+        if phi.name == "identity":
+            Zt = A @ H
+            V = None
+        else:
+            V = H * A[0][:, None]
+            Zt = phi(V).sum(axis=0)[None, :]
+        Zt += c[:, None]
+        return _squeeze(Zt.T.copy()), (H, active, V)
+
+    def vjp(self, X, params, cache, G, out):
+        A, W, bias, c = params
+        H, active, V = cache
+        K, m, width = self.n_outputs, self.n_hidden, self._width
+        Gt = _as_columns(G).T
+        neurons = out[: m * width].reshape(m, width)
+        if V is None and K > 1:
+            neurons[:, :K] += (Gt @ H.T).T
+            dH = A.T @ Gt
+            dH *= active
+            scale = None
+        elif V is None:
+            neurons[:, 0] += H @ Gt[0]
+            # d/dU is a_j * G on the active units; the factor a_j goes on the
+            # small products below rather than on every entry.
+            dH = np.multiply(active, Gt)
+            scale = A.T
+        else:
+            dH = self.activation.derivative(V)
+            dH *= Gt  # d/dV of the loss
+            neurons[:, 0] += np.einsum("ji,ji->j", dH, H)
+            dH *= active
+            scale = A.T
+        grad_W, grad_bias = dH @ X, dH.sum(axis=1)
+        if scale is not None:
+            grad_W *= scale
+            grad_bias *= scale[:, 0]
+        neurons[:, K:-1] += grad_W
+        neurons[:, -1] += grad_bias
+        if self.fit_intercept:
+            out[m * width :] += Gt.sum(axis=1)
+
+    def _blocks(self, X, P, Q, extra):
+        """Rows ``[P_j ; Q_j [x; 1]]`` per unit ``j``, then ``extra``.
+
+        The Jacobian and the adjoint share this layout: ``P`` (n, m, K) holds
+        the entries of the output weights, ``Q`` (n, m) the unit scales.
+        """
+        n, d, K, m = X.shape[0], self.n_features, self.n_outputs, self.n_hidden
+        out = np.empty((n, self.n_params))
+        blocks = out[:, : m * self._width].reshape(n, m, self._width)
+        blocks[:, :, :K] = P
+        np.multiply(Q[:, :, None], X[:, None, :], out=blocks[:, :, K : K + d])
+        blocks[:, :, -1] = Q
+        if self.fit_intercept:
+            out[:, m * self._width :] = extra
+        return out
+
+    def jacobian(self, X, theta):
+        """``dz_i/dtheta``: shape (n, p) for one output, else (n, K, p)."""
+        A, W, bias, c = self.unpack(theta)
+        H, active = self._hidden(X, W, bias)
+        H, active = H.T, active.T
+        if self.activation.name == "identity":
+            dphi = np.ones_like(H)
+        else:
+            dphi = self.activation.derivative(H * A[0])
+        rows = []
+        for k in range(self.n_outputs):
+            P = np.zeros((X.shape[0], self.n_hidden, self.n_outputs))
+            P[:, :, k] = dphi * H
+            extra = np.zeros(self.n_outputs)
+            extra[k] = 1.0
+            rows.append(self._blocks(X, P, dphi * A[k] * active, extra))
+        return rows[0] if self.n_outputs == 1 else np.stack(rows, axis=1)
+
+    def adjoint(self, X, theta, loss, y):
+        """Loss dual matrix rows (MATH.md sections 3 and 7).
+
+        Each unit term is homogeneous of degree 2 in ``(a_j, b_j)`` and the
+        output bias of degree 1. With the squared error of the output (the
+        regression network) unit ``j`` contributes ``D(v_j) / 2`` times its
+        gradient, ``v_j = a_j relu(u_j)``. For any other loss (identity
+        units) ``z(t theta) = t**2 z_h + t c``: the unit blocks scale by
+        ``S1 = int t h'(t**2 z_h + t c) dt`` and the bias by
+        ``S0 = int h'(...) dt``, one Gauss-Legendre rule per row and logit.
+        """
+        A, W, bias, c = self.unpack(theta)
+        H, active = self._hidden(X, W, bias)
+        H, active = H.T, active.T
+        h0 = _root_at_zero(self, loss, y, X.shape[0])
+        if loss.is_residual:
+            V = H * A[0]
+            half_D = self.activation.divided_difference(V) / 2.0
+            P = (half_D * H)[:, :, None]
+            rows = self._blocks(X, P, half_D * A[0] * active, 1.0)
+            return _with_root_at_zero(rows, h0)
+        if self.activation.name != "identity":
+            raise ValueError(
+                "The loss dual matrix of a two-layer network with non-identity "
+                "unit activations is defined for the squared error only."
+            )
+        Zh = H @ A.T  # (n, K): the degree-2 part of the logits
+        nodes, weights = ray_nodes()
+        S1 = np.zeros_like(Zh)
+        S0 = np.zeros_like(Zh)
+        for t, w in zip(nodes, weights):
+            g = _as_columns(loss.root_gradient(_squeeze(t * t * Zh + t * c), y))
+            S1 += (w * t) * g
+            S0 += w * g
+        if self.fit_intercept:
+            directions = np.hstack([2.0 * Zh, np.broadcast_to(c, Zh.shape)])
+            factors = np.hstack([S1, S0])
+        else:
+            directions, factors = 2.0 * Zh, S1
+        target = loss.root(_squeeze(Zh + c), y) - h0
+        factors = _conserve(factors, directions, target)
+        K = self.n_outputs
+        S1, S0 = factors[:, :K], factors[:, K:]
+        P = S1[:, None, :] * H[:, :, None]
+        Q = (S1 @ A) * active
+        return _with_root_at_zero(self._blocks(X, P, Q, S0), h0)

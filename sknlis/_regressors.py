@@ -2,25 +2,17 @@
 
 from numbers import Integral, Real
 
-import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from sknlis._activations import ACTIVATIONS, make_activation
-from sknlis._adjoint import single_index_adjoint, two_layer_adjoint
 from sknlis._base import BaseNonlinearRegressor, fill_shared_docs
-from sknlis._loss import SingleIndexLoss, TwoLayerLoss
-from sknlis._models import (
-    single_index_n_params,
-    single_index_output,
-    two_layer_n_params,
-    two_layer_output,
-    two_layer_unpack,
-)
+from sknlis._losses import SquaredError
+from sknlis._models import LinearIndex, TwoLayerReLU
 
 __all__ = ["SingleIndexRegressor", "TwoLayerReLURegressor"]
 
 
-@fill_shared_docs(max_iter=1000, tol=1e-6)
+@fill_shared_docs(kind="regressor", max_iter=1000, tol=1e-6, alpha=0.0)
 class SingleIndexRegressor(BaseNonlinearRegressor):
     """Single-index model ``f(x) = phi(<w, x> + b)`` (the paper's Example 3.1).
 
@@ -116,7 +108,7 @@ class SingleIndexRegressor(BaseNonlinearRegressor):
         bound=None,
         max_iter=1000,
         tol=1e-6,
-        store_adjoint=True,
+        store_adjoint="auto",
         random_state=None,
         verbose=0,
     ):
@@ -135,30 +127,19 @@ class SingleIndexRegressor(BaseNonlinearRegressor):
             verbose=verbose,
         )
 
-    def _make_activation(self):
-        return make_activation(self.activation, c1=self.c1, c2=self.c2, zeta=self.zeta)
+    def _make_loss(self):
+        phi = make_activation(self.activation, c1=self.c1, c2=self.c2, zeta=self.zeta)
+        return SquaredError(phi)
 
-    def _make_loss(self, X, y, sample_weight, phi):
-        return SingleIndexLoss(X, y, sample_weight, self.alpha, phi, self.fit_intercept)
+    def _make_model(self, n_features, n_outputs):
+        return LinearIndex(n_features, fit_intercept=self.fit_intercept)
 
-    def _initial_theta(self, X, y, sample_weight, phi, rng):
-        n_params = single_index_n_params(X.shape[1], self.fit_intercept)
-        return rng.normal(scale=0.01, size=n_params)
-
-    def _output(self, X, theta, phi):
-        return single_index_output(X, theta, phi, self.fit_intercept)
-
-    def _adjoint(self, X, theta, phi, y):
-        return single_index_adjoint(
-            X, theta, phi, y=y, fit_intercept=self.fit_intercept
-        )
-
-    def _set_natural_params(self, theta, n_features):
-        self.coef_ = theta[:n_features].copy()
+    def _set_natural_params(self, model, theta):
+        self.coef_ = theta[: model.n_features].copy()
         self.intercept_ = float(theta[-1]) if self.fit_intercept else 0.0
 
 
-@fill_shared_docs(max_iter=500, tol=1e-5)
+@fill_shared_docs(kind="regressor", max_iter=500, tol=1e-5, alpha=0.0)
 class TwoLayerReLURegressor(BaseNonlinearRegressor):
     """Two-layer ReLU network of the paper's Example 3.2.
 
@@ -258,7 +239,7 @@ class TwoLayerReLURegressor(BaseNonlinearRegressor):
         max_iter=500,
         tol=1e-5,
         n_init=1,
-        store_adjoint=True,
+        store_adjoint="auto",
         random_state=None,
         verbose=0,
     ):
@@ -276,42 +257,20 @@ class TwoLayerReLURegressor(BaseNonlinearRegressor):
             verbose=verbose,
         )
 
-    def _make_activation(self):
-        return make_activation(self.activation)
+    def _make_loss(self):
+        return SquaredError(make_activation("identity"))
 
-    def _make_loss(self, X, y, sample_weight, phi):
-        return TwoLayerLoss(
-            X, y, sample_weight, self.alpha, phi, self.fit_intercept, self.n_hidden
+    def _make_model(self, n_features, n_outputs):
+        return TwoLayerReLU(
+            n_features,
+            self.n_hidden,
+            activation=self.activation,
+            fit_intercept=self.fit_intercept,
         )
 
-    def _initial_theta(self, X, y, sample_weight, phi, rng):
-        n_features, m = X.shape[1], self.n_hidden
-        theta = np.zeros(two_layer_n_params(n_features, m, self.fit_intercept))
-        neurons = theta[: m * (n_features + 2)].reshape(m, n_features + 2)
-        # Glorot-uniform output weights; hidden weights and biases at half the
-        # Glorot scale. Of the starts measured (He, Glorot, orthogonal, at
-        # several scales), this one reached the lowest median training MSE
-        # after a fixed number of L-BFGS-B iterations.
-        limit = np.sqrt(6.0 / (m + 1))
-        neurons[:, 0] = rng.uniform(-limit, limit, size=m)
-        limit = 0.5 * np.sqrt(6.0 / (n_features + m))
-        neurons[:, 1:] = rng.uniform(-limit, limit, size=(m, n_features + 1))
-        if self.fit_intercept:
-            residual = y - self._output(X, theta, phi)
-            theta[-1] = np.average(residual, weights=sample_weight)
-        return theta
-
-    def _output(self, X, theta, phi):
-        return two_layer_output(X, theta, self.n_hidden, phi, self.fit_intercept)
-
-    def _adjoint(self, X, theta, phi, y):
-        return two_layer_adjoint(
-            X, theta, self.n_hidden, phi, y=y, fit_intercept=self.fit_intercept
-        )
-
-    def _set_natural_params(self, theta, n_features):
-        a, B, c = two_layer_unpack(theta, n_features, self.n_hidden, self.fit_intercept)
-        self.output_coef_ = a.copy()
-        self.hidden_coef_ = B[:, :-1].copy()
-        self.hidden_intercept_ = B[:, -1].copy()
-        self.intercept_ = c
+    def _set_natural_params(self, model, theta):
+        a, W, bias, c = model.unpack(theta)
+        self.output_coef_ = a[0].copy()
+        self.hidden_coef_ = W
+        self.hidden_intercept_ = bias[:, 0]
+        self.intercept_ = float(c[0])

@@ -1,5 +1,12 @@
 import numpy as np
 import pytest
+from _reference import (
+    single_index_jacobian,
+    single_index_output,
+    two_layer_jacobian,
+    two_layer_n_params,
+    two_layer_output,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -11,13 +18,6 @@ from sknlis import (
     two_layer_adjoint,
 )
 from sknlis._activations import ACTIVATIONS
-from sknlis._models import (
-    single_index_jacobian,
-    single_index_output,
-    two_layer_jacobian,
-    two_layer_n_params,
-    two_layer_output,
-)
 
 ALL = [make_activation(name) for name in ACTIVATIONS] + [
     make_activation("swish", c1=0.25, c2=3.0, zeta=2.0)

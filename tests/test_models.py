@@ -1,15 +1,17 @@
+"""The model objects: outputs, Jacobians and vector-Jacobian products."""
+
 import numpy as np
 import pytest
-
-from sknlis import make_activation
-from sknlis._activations import ACTIVATIONS
-from sknlis._models import (
+from _reference import (
     single_index_jacobian,
     single_index_output,
     two_layer_jacobian,
-    two_layer_n_params,
     two_layer_output,
 )
+
+from sknlis import make_activation
+from sknlis._activations import ACTIVATIONS
+from sknlis._models import LinearIndex, TwoLayerReLU, raw_output
 
 
 def central_jacobian(func, theta, h=1e-6):
@@ -18,44 +20,95 @@ def central_jacobian(func, theta, h=1e-6):
         step = np.zeros_like(theta)
         step[j] = h
         columns.append((func(theta + step) - func(theta - step)) / (2 * h))
-    return np.column_stack(columns)
+    return np.stack(columns, axis=-1)
 
 
-@pytest.mark.parametrize("name", [a for a in ACTIVATIONS if a != "relu"])
-@pytest.mark.parametrize("fit_intercept", [True, False])
-def test_single_index_jacobian_matches_finite_differences(name, fit_intercept):
+def models(n_features):
+    yield LinearIndex(n_features)
+    yield LinearIndex(n_features, fit_intercept=False)
+    yield LinearIndex(n_features, n_outputs=3)
+    yield TwoLayerReLU(n_features, 4)
+    yield TwoLayerReLU(n_features, 4, fit_intercept=False)
+    yield TwoLayerReLU(n_features, 4, activation="tanh")
+    yield TwoLayerReLU(n_features, 4, n_outputs=3)
+    yield TwoLayerReLU(n_features, 4, n_outputs=3, fit_intercept=False)
+
+
+MODELS = list(models(3))
+
+
+def _ids(model):
+    return f"{type(model).__name__}-K{model.n_outputs}-b{int(model.fit_intercept)}" + (
+        f"-{model.activation.name}" if hasattr(model, "activation") else ""
+    )
+
+
+@pytest.mark.parametrize("model", MODELS, ids=_ids)
+def test_jacobian_matches_finite_differences(model):
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(7, 3))
-    theta = rng.normal(size=3 + fit_intercept)
-    phi = make_activation(name)
-    analytic = single_index_jacobian(X, theta, phi, fit_intercept)
-    numeric = central_jacobian(
-        lambda t: single_index_output(X, t, phi, fit_intercept), theta
-    )
-    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
+    X = rng.normal(size=(9, 3))
+    theta = rng.normal(size=model.n_params)
+    numeric = central_jacobian(lambda t: raw_output(model, X, t), theta)
+    np.testing.assert_allclose(model.jacobian(X, theta), numeric, rtol=1e-6, atol=1e-8)
 
 
-@pytest.mark.parametrize("name", ["identity", "tanh", "swish", "logistic"])
-@pytest.mark.parametrize("fit_intercept", [True, False])
-def test_two_layer_jacobian_matches_finite_differences(name, fit_intercept):
+@pytest.mark.parametrize("model", MODELS, ids=_ids)
+def test_vjp_is_the_transposed_jacobian_product(model):
     rng = np.random.default_rng(1)
-    X = rng.normal(size=(9, 4))
-    theta = rng.normal(size=two_layer_n_params(4, 3, fit_intercept))
-    phi = make_activation(name)
-    analytic = two_layer_jacobian(X, theta, 3, phi, fit_intercept)
-    numeric = central_jacobian(
-        lambda t: two_layer_output(X, t, 3, phi, fit_intercept), theta
+    X = rng.normal(size=(11, 3))
+    theta = rng.normal(size=model.n_params)
+    params = model.unpack(theta)
+    z, cache = model.forward(X, params)
+    G = rng.normal(size=z.shape)
+    out = np.full(model.n_params, 0.5)  # vjp adds to what is there
+    model.vjp(X, params, cache, G, out)
+    J = model.jacobian(X, theta)
+    expected = np.einsum(
+        "ik,ikp->p", G.reshape(len(X), -1), J.reshape(len(X), -1, model.n_params)
     )
-    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(out, 0.5 + expected, rtol=1e-12, atol=1e-12)
 
 
-def test_two_layer_output_matches_a_loop_over_neurons():
+@pytest.mark.parametrize("name", ACTIVATIONS)
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_regression_outputs_match_the_reference_loops(name, fit_intercept):
     rng = np.random.default_rng(2)
-    X = rng.normal(size=(5, 2))
-    theta = rng.normal(size=two_layer_n_params(2, 3))
-    phi = make_activation("tanh")
-    expected = np.full(5, theta[-1])
-    for j in range(3):
-        a, b = theta[4 * j], theta[4 * j + 1 : 4 * j + 4]
-        expected += phi(a * np.maximum(X @ b[:2] + b[2], 0))
-    np.testing.assert_allclose(two_layer_output(X, theta, 3, phi), expected)
+    X = rng.normal(size=(7, 3))
+    phi = make_activation(name)
+    net = TwoLayerReLU(3, 4, activation=phi, fit_intercept=fit_intercept)
+    theta = rng.normal(size=net.n_params)
+    np.testing.assert_allclose(
+        raw_output(net, X, theta), two_layer_output(X, theta, 4, phi, fit_intercept)
+    )
+    if name != "relu":
+        np.testing.assert_allclose(
+            net.jacobian(X, theta),
+            two_layer_jacobian(X, theta, 4, phi, fit_intercept),
+            rtol=1e-12,
+            atol=1e-14,
+        )
+    linear = LinearIndex(3, fit_intercept=fit_intercept)
+    theta = theta[: linear.n_params]
+    np.testing.assert_allclose(
+        phi(raw_output(linear, X, theta)),
+        single_index_output(X, theta, phi, fit_intercept),
+    )
+    np.testing.assert_allclose(
+        phi.derivative(raw_output(linear, X, theta))[:, None]
+        * linear.jacobian(X, theta),
+        single_index_jacobian(X, theta, phi, fit_intercept),
+    )
+
+
+@pytest.mark.parametrize("model", MODELS, ids=_ids)
+def test_blocked_output_equals_one_block(model):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(23, 3))
+    theta = rng.normal(size=model.n_params)
+    whole = model.forward(X, model.unpack(theta))[0]
+    np.testing.assert_allclose(raw_output(model, X, theta, block_size=4), whole)
+
+
+def test_several_outputs_need_identity_units():
+    with pytest.raises(ValueError, match="identity"):
+        TwoLayerReLU(3, 4, activation="tanh", n_outputs=2)
