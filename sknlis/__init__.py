@@ -2,12 +2,14 @@
 
 The numerical core works on plain arrays: activations, nonlinear adjoints and
 dual matrices, leverage and row-norm scores, and weighted sampling. The
-regressors fit the paper's two models and expose their dual matrices; the
-resampler and the outlier detector score rows by them.
+regressors and classifiers fit the paper's two models and expose their
+(loss) dual matrices; the resampler and the outlier detector score rows by
+them.
 """
 
 from sknlis._activations import Activation, make_activation
 from sknlis._adjoint import quadrature_adjoint, single_index_adjoint, two_layer_adjoint
+from sknlis._classifiers import SingleIndexClassifier, TwoLayerReLUClassifier
 from sknlis._outliers import AdjointOutlierDetector
 from sknlis._regressors import SingleIndexRegressor, TwoLayerReLURegressor
 from sknlis._resampler import NonlinearImportanceResampler
@@ -20,7 +22,9 @@ __all__ = [
     "Activation",
     "AdjointOutlierDetector",
     "NonlinearImportanceResampler",
+    "SingleIndexClassifier",
     "SingleIndexRegressor",
+    "TwoLayerReLUClassifier",
     "TwoLayerReLURegressor",
     "importance_sample",
     "leverage_scores",

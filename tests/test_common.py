@@ -6,13 +6,17 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sknlis import (
     AdjointOutlierDetector,
     NonlinearImportanceResampler,
+    SingleIndexClassifier,
     SingleIndexRegressor,
+    TwoLayerReLUClassifier,
     TwoLayerReLURegressor,
 )
 
 ESTIMATORS = [
     SingleIndexRegressor(),
     TwoLayerReLURegressor(),
+    SingleIndexClassifier(),
+    TwoLayerReLUClassifier(),
     NonlinearImportanceResampler(random_state=0),
     NonlinearImportanceResampler(basis="linear", scores="norm", random_state=0),
     AdjointOutlierDetector(),
