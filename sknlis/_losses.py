@@ -106,6 +106,10 @@ class SquaredError:
         f = self.activation(z)
         return f if y is None else f - y
 
+    def curvature_root(self, z, y):
+        """``R`` with ``R**2`` the Gauss-Newton curvature ``2 phi'(z)**2``."""
+        return np.sqrt(2.0) * np.abs(self.activation.derivative(z))
+
     def root_gradient(self, z, y):
         return self.activation.derivative(z)
 
@@ -146,6 +150,11 @@ class BinomialLogLoss:
 
     def root(self, z, y):
         return np.sqrt(self.loss(z, y))
+
+    def curvature_root(self, z, y):
+        """``sqrt(p (1 - p))``: its square is ``d2 l / dz2``."""
+        p = expit(z)
+        return np.sqrt(p * (1.0 - p))
 
     def root_gradient(self, z, y):
         sign = 1.0 - 2.0 * y
@@ -206,6 +215,16 @@ class MultinomialLogLoss:
         counts = np.bincount(y, weights=sample_weight, minlength=self.n_outputs)
         log_prior = np.log(np.maximum(counts / counts.sum(), 1e-12))
         return log_prior - np.average(Z, axis=0, weights=sample_weight)
+
+    def curvature_root(self, Z, y):
+        """``R`` of shape (n, K, K) with ``R^T R = diag(p) - p p^T``.
+
+        Row ``k`` of ``R_i`` is ``sqrt(p_k) (e_k - p)``.
+        """
+        P = softmax(Z, axis=1)
+        R = np.eye(Z.shape[1])[None] - P[:, None, :]
+        R *= np.sqrt(P)[:, :, None]
+        return R
 
     def root_gradient(self, Z, y):
         rows = np.arange(Z.shape[0])

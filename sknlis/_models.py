@@ -84,6 +84,25 @@ def raw_output(model, X, theta, block_size=None):
     return _squeeze(out)
 
 
+def _dense_gram(model, X, theta, W):
+    """``sum_i J_i^T W_i J_i`` from the dense Jacobian rows (any model)."""
+    J = _stacked(model.jacobian(X, theta))
+    WJ = np.matmul(W, J)
+    return J.reshape(-1, model.n_params).T @ WJ.reshape(-1, model.n_params)
+
+
+def _dense_quadratic(model, X, theta, M):
+    """``J_i M J_i^T`` for every row (any model), shape (n, K, K)."""
+    J = _stacked(model.jacobian(X, theta))
+    T = (J.reshape(-1, model.n_params) @ M).reshape(J.shape)
+    return np.matmul(T, J.transpose(0, 2, 1))
+
+
+def _stacked(J):
+    """Jacobian rows as (n, K, p), one output included."""
+    return J[:, None, :] if J.ndim == 2 else J
+
+
 def _with_root_at_zero(rows, h_at_zero):
     """Append the last column ``h(z(0), y)``."""
     out = np.empty((rows.shape[0], rows.shape[1] + 1))
@@ -153,6 +172,34 @@ class LinearIndex:
         for k in range(K):
             J[:, k, k] = X1
         return J.reshape(X.shape[0], K, -1)
+
+    def jacobian_gram(self, X, theta, W):
+        """``sum_i J_i^T W_i J_i`` for weights ``W`` of shape (n, K, K).
+
+        ``J_i = I_K (x) [x_i; 1]``, so block ``(k, l)`` is
+        ``X1^T diag(W_kl) X1``: ``K**2`` products of the data's width
+        instead of one of the Jacobian's ``K`` times larger width.
+        """
+        X1 = _augment(X, self.fit_intercept)
+        K, width = self.n_outputs, X1.shape[1]
+        G = np.empty((K * width, K * width))
+        for k in range(K):
+            for j in range(k + 1):
+                block = X1.T @ (W[:, k, j][:, None] * X1)
+                G[k * width : (k + 1) * width, j * width : (j + 1) * width] = block
+                G[j * width : (j + 1) * width, k * width : (k + 1) * width] = block.T
+        return G
+
+    def jacobian_quadratic(self, X, theta, M):
+        """``J_i M J_i^T`` for every row, shape (n, K, K)."""
+        X1 = _augment(X, self.fit_intercept)
+        K, width = self.n_outputs, X1.shape[1]
+        out = np.empty((X.shape[0], K, K))
+        for k in range(K):
+            for j in range(k + 1):
+                M_kj = M[k * width : (k + 1) * width, j * width : (j + 1) * width]
+                out[:, k, j] = out[:, j, k] = np.einsum("ij,ij->i", X1 @ M_kj, X1)
+        return out
 
     def adjoint(self, X, theta, loss, y):
         """Loss dual matrix: ``[S_i (x) [x_i; 1] ; h_i(0)]`` per row.
@@ -304,6 +351,14 @@ class TwoLayerReLU:
         neurons[:, -1] += grad_bias
         if self.fit_intercept:
             out[m * width :] += Gt.sum(axis=1)
+
+    def jacobian_gram(self, X, theta, W):
+        """``sum_i J_i^T W_i J_i`` for weights ``W`` of shape (n, K, K)."""
+        return _dense_gram(self, X, theta, W)
+
+    def jacobian_quadratic(self, X, theta, M):
+        """``J_i M J_i^T`` for every row, shape (n, K, K)."""
+        return _dense_quadratic(self, X, theta, M)
 
     def _blocks(self, X, P, Q, extra):
         """Rows ``[P_j ; Q_j [x; 1]]`` per unit ``j``, then ``extra``.

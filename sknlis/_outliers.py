@@ -3,18 +3,25 @@
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
+from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, is_classifier
 from sklearn.utils import check_array, check_consistent_length, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from sknlis._loo import loo_losses
+from sknlis._models import raw_output
 from sknlis._outlier_scores import (
     SCORES,
     fit_outlier_basis,
     outlier_scores,
     row_parts,
 )
-from sknlis._protocol import adjoint_rows, linear_rows, resolve_estimator
+from sknlis._protocol import (
+    adjoint_rows,
+    fitted_parts,
+    linear_rows,
+    resolve_estimator,
+)
 
 __all__ = ["AdjointOutlierDetector"]
 
@@ -39,6 +46,10 @@ def _scoring_docs(method):
 # contamination="auto" flags rows scoring above this multiple of the mean
 # training score: the classical high-leverage rule h_i > 2 p / n.
 AUTO_THRESHOLD = 2.0
+
+# ...and, for the leave-one-out log loss, rows whose leave-one-out model gives
+# their label less than even odds: for two classes, the rows it misclassifies.
+AUTO_LOG_LOSS = float(np.log(2.0))
 
 
 class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
@@ -171,7 +182,7 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "estimator": [HasMethods(["fit"]), None],
-        "scores": [StrOptions(set(SCORES))],
+        "scores": [StrOptions({"auto", "loo", *SCORES})],
         "contamination": [
             StrOptions({"auto"}),
             Interval(Real, 0, 0.5, closed="right"),
@@ -185,7 +196,7 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
         self,
         estimator=None,
         *,
-        scores="balanced",
+        scores="auto",
         contamination="auto",
         prefit=False,
         block_size=None,
@@ -220,8 +231,14 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
         if y is None:
             X = validate_data(self, X, dtype=np.float64)
         else:
-            X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
-        self._labelled = y is not None
+            X, y = validate_data(self, X, y, dtype=np.float64)
+        classify = y is not None and (
+            (self.estimator is not None and is_classifier(self.estimator))
+            or (self.estimator is None and y.dtype.kind not in "iuf")
+        )
+        if y is not None and not classify:
+            y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        self._labelled, self._classify = y is not None, classify
         if y is None and not self.prefit:
             self.estimator_ = None
         else:
@@ -230,31 +247,74 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
                 prefit=self.prefit,
                 rng=check_random_state(self.random_state),
                 purpose="score rows by their dual matrix",
+                classify=classify,
             )
             if not self.prefit:
                 self.estimator_.fit(X_in, y)
+        self._scores = self.scores
+        if self.scores == "auto":
+            self._scores = "loo" if classify else "balanced"
+        if self._scores == "loo":
+            self._fit_loo(X_in, X, y)
+            return self
         rows, n_columns = self._rows(X, X_in, y)
         self._basis, parts = fit_outlier_basis(
             rows,
             X.shape[0],
             n_columns,
-            labelled=self._labelled,
+            # A log-loss dual matrix has the labels in every row: no column
+            # of its own to split off.
+            labelled=self._labelled and not classify,
             block_size=self.block_size,
         )
-        self.scores_ = outlier_scores(self._basis, parts, self.scores)
+        self.scores_ = outlier_scores(self._basis, parts, self._scores)
+        self._set_offset(AUTO_THRESHOLD)
+        return self
+
+    def _fit_loo(self, X_in, X, y):
+        if y is None:
+            raise ValueError(
+                "scores='loo' scores each row's label: fit needs y (or use "
+                "scores='balanced' to score inputs alone)."
+            )
+        parts = fitted_parts(self.estimator_)
+        X_model, y_model = parts.encode(self._model_input(X_in, X), y)
+        losses = loo_losses(
+            parts.model,
+            parts.loss,
+            parts.theta,
+            parts.alpha,
+            X_model,
+            y_model,
+            block_size=self.block_size,
+        )
+        # A model that fits every row exactly leaves nothing to rank.
+        self._loo_total = float(losses.sum()) or 1.0
+        self.scores_ = losses / self._loo_total
+        log_loss = parts.loss.needs_labels
+        n = X.shape[0]
+        self._set_offset(
+            n * AUTO_LOG_LOSS / self._loo_total if log_loss else AUTO_THRESHOLD
+        )
+
+    def _set_offset(self, auto_multiple):
+        """``offset_``: minus the auto multiple of the mean, or a quantile."""
         if self.contamination == "auto":
-            self.offset_ = -AUTO_THRESHOLD
+            self.offset_ = -auto_multiple
         else:
             self.offset_ = float(
                 np.percentile(self._training_score_samples(), 100 * self.contamination)
             )
-        return self
+
+    @staticmethod
+    def _model_input(X_in, X):
+        # A DataFrame goes to the model as it is, so it sees its feature names.
+        return X_in if hasattr(X_in, "iloc") else X
 
     def _rows(self, X, X_in, y):
         if self.estimator_ is None:
             return linear_rows(X)
-        # A DataFrame goes to the model as it is, so it sees its feature names.
-        X_model = X_in if hasattr(X_in, "iloc") else X
+        X_model = self._model_input(X_in, X)
         return adjoint_rows(self.estimator_, X_model, y, self.block_size)
 
     def _training_score_samples(self):
@@ -284,18 +344,34 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
                     "targets: call score_samples(X), or fit with y."
                 )
             y = column_or_1d(
-                check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+                check_array(
+                    y,
+                    ensure_2d=False,
+                    dtype=None if self._classify else np.float64,
+                    input_name="y",
+                )
             )
             check_consistent_length(X, y)
+        elif self._classify or self._scores == "loo":
+            raise ValueError(
+                "This detector scores each row by the loss of its label: pass "
+                "y to score_samples, decision_function and predict."
+            )
+        if self._scores == "loo":
+            parts = fitted_parts(self.estimator_)
+            X_model, y_model = parts.encode(self._model_input(X_in, X), y)
+            z = raw_output(parts.model, X_model, parts.theta)
+            losses = parts.loss.loss(z, y_model)
+            return -self.scores_.shape[0] * losses / self._loo_total
         rows, _ = self._rows(X, X_in, y)
         parts = row_parts(
             self._basis,
             rows,
             X.shape[0],
-            labelled=y is not None,
+            labelled=y is not None and not self._classify,
             block_size=self.block_size,
         )
-        return -self._basis.n_rows * outlier_scores(self._basis, parts, self.scores)
+        return -self._basis.n_rows * outlier_scores(self._basis, parts, self._scores)
 
     @_scoring_docs
     def decision_function(self, X, y=None):

@@ -1,19 +1,66 @@
 """What the meta-estimators need from a model: its dual matrix, in row blocks.
 
-A model takes part by offering ``adjoint_matrix(X, y=None)`` (duck typing, as
-scikit-learn does with ``predict_proba``). The resampler and the outlier
-detector reach it only through the helpers here.
+A model takes part by offering ``adjoint_matrix(X, y=None)`` and its flat
+parameters ``theta_`` (duck typing, as scikit-learn does with
+``predict_proba``): the dual matrix has ``len(theta_) + 1`` columns, known
+before any row is computed. The resampler and the outlier detector reach a
+model only through the helpers here.
 """
+
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.base import clone
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
+from sknlis._classifiers import SingleIndexClassifier
 from sknlis._regressors import SingleIndexRegressor
 from sknlis._validation import check_block_size
 
-__all__ = ["adjoint_rows", "linear_rows", "resolve_estimator"]
+__all__ = [
+    "adjoint_rows",
+    "fitted_parts",
+    "linear_rows",
+    "n_adjoint_columns",
+    "resolve_estimator",
+]
+
+
+def n_adjoint_columns(estimator):
+    """Columns of a fitted estimator's dual matrix, without computing a row."""
+    return estimator.theta_.shape[0] + 1
+
+
+class FittedParts(NamedTuple):
+    """A fitted estimator's model object, loss, parameters and penalty."""
+
+    model: object
+    loss: object
+    theta: np.ndarray
+    alpha: float
+    encode: Callable  # (X, y) -> the arrays the model and loss take
+
+
+def fitted_parts(estimator):
+    """The :class:`FittedParts` of a fitted sknlis estimator.
+
+    What the leave-one-out scores need beyond the dual matrix: the model's
+    Jacobian rows and the loss's curvature at ``theta``.
+    """
+    if not (hasattr(estimator, "_model") and hasattr(estimator, "_loss")):
+        raise TypeError(
+            f"{type(estimator).__name__} does not expose its model and loss; "
+            "scores='loo' needs an sknlis regressor or classifier."
+        )
+
+    def encode(X, y):
+        return estimator._validate(X, reset=False), estimator._encode_labels(y)
+
+    return FittedParts(
+        estimator._model, estimator._loss, estimator.theta_, estimator.alpha, encode
+    )
 
 
 def linear_rows(X):
@@ -40,23 +87,26 @@ def adjoint_rows(estimator, X, y=None, block_size=None):
         X_block = _safe_indexing(X, slice(start, stop))
         return estimator.adjoint_matrix(X_block, None if y is None else y[start:stop])
 
-    n_rows, n_columns = _num_samples(X), rows(0, 1).shape[1]
+    n_rows, n_columns = _num_samples(X), n_adjoint_columns(estimator)
     if n_rows <= check_block_size(block_size, n_columns):
         F = rows(0, n_rows)
         return (lambda start, stop: F[start:stop]), n_columns
     return rows, n_columns
 
 
-def resolve_estimator(estimator, *, prefit, rng, purpose):
+def resolve_estimator(estimator, *, prefit, rng, purpose, classify=False):
     """The model to take the dual matrix from: checked, and cloned unless prefit.
 
-    ``None`` means ``SingleIndexRegressor()``. With ``prefit`` the estimator is
+    ``None`` means ``SingleIndexRegressor()``, or ``SingleIndexClassifier()``
+    when ``classify`` (the labels are not numbers). With ``prefit`` the
+    estimator is
     returned as it is and must be fitted; otherwise an unfitted clone is
     returned, seeded from ``rng`` when its ``random_state`` is None so that
     equal seeds give equal results. ``purpose`` completes the sentence
     "estimator must provide adjoint_matrix(X, y) to ...".
     """
-    estimator = SingleIndexRegressor() if estimator is None else estimator
+    if estimator is None:
+        estimator = SingleIndexClassifier() if classify else SingleIndexRegressor()
     if not hasattr(estimator, "adjoint_matrix"):
         raise TypeError(
             f"estimator must provide adjoint_matrix(X, y) to {purpose}; "

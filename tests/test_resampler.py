@@ -91,8 +91,8 @@ def test_dual_matrix_is_computed_once_when_it_fits_in_a_block(scores):
     fitted = _RowCountingRegressor(random_state=0).fit(X, y)
     sampler = NonlinearImportanceResampler(fitted, prefit=True, scores=scores)
     sampler.fit_resample(X, y)
-    # One row to learn the width, then every row once (not once per pass).
-    assert fitted.rows_scored_ == len(X) + 1
+    # Every row once (not once per pass); the width comes from theta_.
+    assert fitted.rows_scored_ == len(X)
     # Small blocks recompute rows on every pass, with the same scores.
     fitted.rows_scored_ = 0
     blocked = NonlinearImportanceResampler(
