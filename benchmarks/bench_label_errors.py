@@ -86,7 +86,7 @@ Run
 ---
 ::
 
-    PYTHONPATH=. python benchmarks/bench_label_errors.py           # ~3 min
+    PYTHONPATH=. python benchmarks/bench_label_errors.py           # ~2 min
     PYTHONPATH=. python benchmarks/bench_label_errors.py --quick   # < 30 s
     PYTHONPATH=. python benchmarks/bench_label_errors.py --seeds 5 --csv out.csv
 
