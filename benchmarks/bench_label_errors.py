@@ -120,7 +120,11 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import sknlis
-from sknlis import AdjointOutlierDetector
+from sknlis import (
+    AdjointOutlierDetector,
+    SingleIndexClassifier,
+    TwoLayerReLUClassifier,
+)
 
 FLIP_FRACTION = 0.05
 N_FOLDS = 5
@@ -290,6 +294,22 @@ def detector_scores(detector, X, y):
     return -decision, decision < 0
 
 
+def sknlis_detector(estimator, **params):
+    """An ``AdjointOutlierDetector`` method: its training scores and flags.
+
+    The training rows' scores are ``scores_`` and their flags ``fit_predict``
+    (the leave-one-out score of a training row differs from the loss of the
+    same row scored as new data by ``decision_function``).
+    """
+
+    def method(X, y, seed):
+        detector = AdjointOutlierDetector(estimator(seed), **params)
+        flagged = detector.fit_predict(X, y) == -1
+        return detector.scores_, flagged
+
+    return method
+
+
 def sknlis_today(X, y, seed):
     if y.max() > 1:
         raise Skipped(
@@ -313,6 +333,14 @@ METHODS = {
     "residual-LR": in_sample_residual,
     "iforest": isolation_forest,
     "sknlis-today": sknlis_today,
+    "sknlis-loo": sknlis_detector(lambda seed: SingleIndexClassifier()),
+    "sknlis-loo-a3": sknlis_detector(lambda seed: SingleIndexClassifier(alpha=3.0)),
+    "sknlis-loo-2L": sknlis_detector(
+        lambda seed: TwoLayerReLUClassifier(n_hidden=10, alpha=1.0, random_state=seed)
+    ),
+    "sknlis-leverage": sknlis_detector(
+        lambda seed: SingleIndexClassifier(), scores="leverage"
+    ),
 }
 
 

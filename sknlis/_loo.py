@@ -1,4 +1,4 @@
-"""Approximate leave-one-out losses of a fitted model, from one fit.
+"""Approximate leave-one-out outputs of a fitted model, from one fit.
 
 A row whose label is wrong pulls the model towards itself, so its in-sample
 loss understates how badly the rest of the data disagree with it. Its
@@ -23,22 +23,30 @@ approximate leave-one-out of Rad and Maleki (2020).
 import numpy as np
 import scipy.sparse as sp
 from scipy import linalg
+from scipy.linalg import lapack
 
 from sknlis._validation import check_block_size, row_blocks
 
-__all__ = ["loo_losses"]
+__all__ = ["loo_outputs"]
 
 # A row that alone determines a direction (leverage 1, possible without
 # ridge) has an unbounded leave-one-out change; this floor keeps it finite
 # and at the top of the ranking.
 _MIN_REMAINDER = 1e-8
+_NEGLIGIBLE_CURVATURE = 1e-100
 
 
 def _curvature(loss, z, y):
-    """``R`` (n, K, K) and ``W = R^T R``, the loss's Gauss-Newton curvature."""
-    R = loss.curvature_root(z, y)
-    R = R[:, None, None] if R.ndim == 1 else R
-    return R, np.matmul(R.transpose(0, 2, 1), R)
+    """The loss's Gauss-Newton curvature in ``z``, shape (n, K, K).
+
+    Confidently classified rows have curvatures like ``p (1 - p) ~ 1e-300``:
+    they add nothing next to the other rows, and subnormal products slow
+    BLAS down many times over. They are set to zero.
+    """
+    W = loss.curvature(z, y)
+    W = W[:, None, None] if W.ndim == 1 else W
+    W[np.abs(W) < _NEGLIGIBLE_CURVATURE] = 0.0
+    return W
 
 
 def _inverse_hessian(G, ridge):
@@ -51,15 +59,18 @@ def _inverse_hessian(G, ridge):
     d = np.sqrt(np.diag(H))
     d[d == 0] = 1.0
     H = H / d[:, None] / d[None, :]
-    try:
-        inverse = linalg.cho_solve(linalg.cho_factor(H), np.eye(H.shape[0]))
-    except linalg.LinAlgError:
+    factor, info = lapack.dpotrf(H, lower=True)
+    if info == 0:
+        # The inverse from the Cholesky factor: a third of a solve against I.
+        inverse, info = lapack.dpotri(factor, lower=True)
+        inverse = np.tril(inverse) + np.tril(inverse, -1).T
+    if info != 0:
         inverse = linalg.pinvh(H, rtol=H.shape[0] * np.finfo(float).eps)
     return inverse / d[:, None] / d[None, :]
 
 
-def loo_losses(model, loss, theta, alpha, X, y, *, block_size=None):
-    """Approximate leave-one-out loss of every row of ``(X, y)``.
+def loo_outputs(model, loss, theta, alpha, X, y, *, block_size=None):
+    """Approximate leave-one-out raw outputs of every row of ``(X, y)``.
 
     Parameters
     ----------
@@ -73,15 +84,16 @@ def loo_losses(model, loss, theta, alpha, X, y, *, block_size=None):
     y : ndarray of shape (n_samples,)
         Encoded targets, as the loss takes them.
     block_size : int, default=None
-        Rows per block; ``None`` keeps a block's Jacobian near 8 MiB.
+        Rows per block; ``None`` keeps a block's Jacobian products near 8 MiB.
 
     Returns
     -------
-    losses : ndarray of shape (n_samples,)
-        ``l(z_i + dz_i, y_i)``, finite and non-negative.
+    z : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        ``z_i + dz_i``: what the model fitted without row ``i`` would output
+        for it; ``loss.loss(z, y)`` are the leave-one-out losses.
     """
     n, p, K = X.shape[0], model.n_params, model.n_outputs
-    block_size = check_block_size(block_size, K * p)
+    block_size = check_block_size(block_size, model.jacobian_width)
     params = model.unpack(theta)
 
     def blocks():
@@ -93,18 +105,18 @@ def loo_losses(model, loss, theta, alpha, X, y, *, block_size=None):
 
     G = np.zeros((p, p))
     for X_block, y_block, z, _, _ in blocks():
-        G += model.jacobian_gram(X_block, theta, _curvature(loss, z, y_block)[1])
+        G += model.jacobian_gram(X_block, theta, _curvature(loss, z, y_block))
     inverse = _inverse_hessian(G, 2.0 * alpha)
 
-    out = np.empty(n)
+    out = np.empty((n, K))
     for X_block, y_block, z, start, stop in blocks():
         _, g = loss.value_gradient(np.array(z, copy=True), y_block, None)
         V = model.jacobian_quadratic(X_block, theta, inverse)
-        remainder = np.eye(K) - np.matmul(V, _curvature(loss, z, y_block)[1])
+        remainder = np.eye(K) - np.matmul(V, _curvature(loss, z, y_block))
         step = np.matmul(V, g.reshape(-1, K, 1))
         if K == 1:
             dz = step[:, 0, 0] / np.maximum(remainder[:, 0, 0], _MIN_REMAINDER)
         else:
             dz = np.linalg.solve(remainder, step)[:, :, 0]
-        out[start:stop] = loss.loss(z + dz.reshape(z.shape), y_block)
-    return out
+        out[start:stop] = (z + dz.reshape(z.shape)).reshape(-1, K)
+    return out[:, 0] if K == 1 else out

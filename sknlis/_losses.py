@@ -106,9 +106,9 @@ class SquaredError:
         f = self.activation(z)
         return f if y is None else f - y
 
-    def curvature_root(self, z, y):
-        """``R`` with ``R**2`` the Gauss-Newton curvature ``2 phi'(z)**2``."""
-        return np.sqrt(2.0) * np.abs(self.activation.derivative(z))
+    def curvature(self, z, y):
+        """The Gauss-Newton curvature ``2 phi'(z)**2`` of the loss in ``z``."""
+        return 2.0 * self.activation.derivative(z) ** 2
 
     def root_gradient(self, z, y):
         return self.activation.derivative(z)
@@ -151,10 +151,10 @@ class BinomialLogLoss:
     def root(self, z, y):
         return np.sqrt(self.loss(z, y))
 
-    def curvature_root(self, z, y):
-        """``sqrt(p (1 - p))``: its square is ``d2 l / dz2``."""
+    def curvature(self, z, y):
+        """``d2 l / dz2 = p (1 - p)``."""
         p = expit(z)
-        return np.sqrt(p * (1.0 - p))
+        return p * (1.0 - p)
 
     def root_gradient(self, z, y):
         sign = 1.0 - 2.0 * y
@@ -216,15 +216,12 @@ class MultinomialLogLoss:
         log_prior = np.log(np.maximum(counts / counts.sum(), 1e-12))
         return log_prior - np.average(Z, axis=0, weights=sample_weight)
 
-    def curvature_root(self, Z, y):
-        """``R`` of shape (n, K, K) with ``R^T R = diag(p) - p p^T``.
-
-        Row ``k`` of ``R_i`` is ``sqrt(p_k) (e_k - p)``.
-        """
+    def curvature(self, Z, y):
+        """The Hessian in ``z``, ``diag(p) - p p^T``, of shape (n, K, K)."""
         P = softmax(Z, axis=1)
-        R = np.eye(Z.shape[1])[None] - P[:, None, :]
-        R *= np.sqrt(P)[:, :, None]
-        return R
+        W = -P[:, :, None] * P[:, None, :]
+        W[:, np.arange(Z.shape[1]), np.arange(Z.shape[1])] += P
+        return W
 
     def root_gradient(self, Z, y):
         rows = np.arange(Z.shape[0])

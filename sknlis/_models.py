@@ -133,6 +133,8 @@ class LinearIndex:
         self.fit_intercept = fit_intercept
         self.n_params = n_outputs * (n_features + int(fit_intercept))
         self.row_width = n_features + n_outputs
+        # Per row, the structured Jacobian products hold K**2 + d + 1 values.
+        self.jacobian_width = n_outputs**2 + n_features + 1
 
     def initial_theta(self, rng, loss, X, y, sample_weight):
         """A small random start (scale 0.01): zero is stationary for ReLU."""
@@ -181,11 +183,11 @@ class LinearIndex:
         instead of one of the Jacobian's ``K`` times larger width.
         """
         X1 = _augment(X, self.fit_intercept)
-        K, width = self.n_outputs, X1.shape[1]
-        G = np.empty((K * width, K * width))
-        for k in range(K):
+        n, width = X1.shape
+        G = np.empty((self.n_params, self.n_params))
+        for k in range(self.n_outputs):
             for j in range(k + 1):
-                block = X1.T @ (W[:, k, j][:, None] * X1)
+                block = (W[:, k, j][:, None] * X1).T @ X1
                 G[k * width : (k + 1) * width, j * width : (j + 1) * width] = block
                 G[j * width : (j + 1) * width, k * width : (k + 1) * width] = block.T
         return G
@@ -193,12 +195,14 @@ class LinearIndex:
     def jacobian_quadratic(self, X, theta, M):
         """``J_i M J_i^T`` for every row, shape (n, K, K)."""
         X1 = _augment(X, self.fit_intercept)
-        K, width = self.n_outputs, X1.shape[1]
-        out = np.empty((X.shape[0], K, K))
-        for k in range(K):
-            for j in range(k + 1):
-                M_kj = M[k * width : (k + 1) * width, j * width : (j + 1) * width]
-                out[:, k, j] = out[:, j, k] = np.einsum("ij,ij->i", X1 @ M_kj, X1)
+        n, width = X1.shape
+        out = np.empty((n, self.n_outputs, self.n_outputs))
+        # One product per logit k for the entries (k, j <= k), mirrored.
+        for k in range(self.n_outputs):
+            block = M[k * width : (k + 1) * width, : (k + 1) * width]
+            T = (X1 @ block).reshape(n, k + 1, width)
+            out[:, k, : k + 1] = np.einsum("ijw,iw->ij", T, X1)
+            out[:, : k + 1, k] = out[:, k, : k + 1]
         return out
 
     def adjoint(self, X, theta, loss, y):
@@ -263,6 +267,7 @@ class TwoLayerReLU:
         # Every unit's term is phi(0) at theta = 0.
         self.output_at_zero = n_hidden * self.activation.at_zero
         self.row_width = 2 * n_hidden + n_features + n_outputs
+        self.jacobian_width = n_outputs * self.n_params
 
     def initial_theta(self, rng, loss, X, y, sample_weight):
         """Glorot-uniform output weights, hidden weights at half that scale.

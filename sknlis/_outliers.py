@@ -8,7 +8,7 @@ from sklearn.utils import check_array, check_consistent_length, check_random_sta
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from sknlis._loo import loo_losses
+from sknlis._loo import loo_outputs
 from sknlis._models import raw_output
 from sknlis._outlier_scores import (
     SCORES,
@@ -53,34 +53,49 @@ AUTO_LOG_LOSS = float(np.log(2.0))
 
 
 class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
-    """Find the rows a fitted nonlinear model finds most unusual.
+    """Find the rows a fitted nonlinear model finds most unusual or mislabeled.
 
-    A row is scored by its place in the model's nonlinear dual matrix
-    ``F = [M, c]`` at the fitted parameters: the adjoint rows ``M`` say how
-    unusual the input is to the model (its leverage ``h_i(M)``), the label
-    column ``c`` adds the residual direction ``e``, the part of the residuals
-    the model cannot move (see Notes). Rows with unusual inputs (out of
-    distribution, corrupted features) and rows with wrong labels both score
-    high. Scores follow scikit-learn's convention: :meth:`score_samples` is
-    lower for more abnormal rows.
+    For a regressor a row is scored by its place in the model's nonlinear
+    dual matrix ``F = [M, c]`` at the fitted parameters: the adjoint rows
+    ``M`` say how unusual the input is to the model (its leverage
+    ``h_i(M)``), the label column ``c`` adds the residual direction ``e``, the
+    part of the residuals the model cannot move (see Notes). Rows with
+    unusual inputs (out of distribution, corrupted features) and rows with
+    wrong targets both score high. For a classifier a row is scored by its
+    approximate leave-one-out log loss: how unlikely its label is under the
+    model fitted without it, from one fit and the row's leverage in the
+    curvature-weighted Jacobian (see Notes). Scores follow scikit-learn's
+    convention: :meth:`score_samples` is lower for more abnormal rows.
 
     Parameters
     ----------
     estimator : estimator with ``adjoint_matrix(X, y)``, default=None
-        The model. ``None`` means ``SingleIndexRegressor()``. Cloned and
-        fitted on ``(X, y)`` unless ``prefit``. For a binary task, fit a
-        regressor with a logistic output on 0/1 labels, e.g.
-        ``SingleIndexRegressor("logistic")``.
+        The model. ``None`` means ``SingleIndexRegressor()`` for numeric
+        targets and ``SingleIndexClassifier()`` for labels that are not
+        numbers (strings, booleans). Integer class labels are numbers: pass
+        ``SingleIndexClassifier()`` (or ``TwoLayerReLUClassifier()``) for
+        them. Cloned and fitted on ``(X, y)`` unless ``prefit``.
 
-    scores : {"balanced", "leverage", "norm"}, default="balanced"
-        How a row of the dual matrix is scored; every option is normalized to
-        sum 1 over the training rows.
+    scores : {"auto", "loo", "balanced", "leverage", "norm"}, default="auto"
+        How a row is scored; every option is normalized to sum 1 over the
+        training rows.
 
+        - ``"auto"``: ``"loo"`` for a classifier, ``"balanced"`` for a
+          regressor.
+        - ``"loo"``: the approximate leave-one-out loss of the row's label.
+          On planted label flips (``benchmarks/bench_label_errors.py``, 5% of
+          rows, 7 tasks x 2 noise kinds x 3 seeds) with
+          ``SingleIndexClassifier()``: precision at k 0.87 (binary) and 0.90
+          (multiclass) against 0.81 and 0.85 for cleanlab on 5-fold
+          LogisticRegression, ROC-AUC 0.991 and 0.997 against 0.986 and
+          0.995, in 0.2 and 0.9 times its time.
         - ``"balanced"``: ``(h_i(M) / rank(M) + e_i**2 / ||e||**2) / 2``, the
           leverage rebalanced so that the input part and the label part weigh
-          the same. The highest mean ROC-AUC over wrong labels and unusual
+          the same. The highest mean ROC-AUC over wrong targets and unusual
           inputs in ``benchmarks/bench_outliers.py``: 0.92, against 0.87
           for the model's absolute residual and 0.84 for ``"leverage"``.
+          With a classifier, whose loss dual matrix carries the label in
+          every column, it is the leverage of the whole matrix.
         - ``"leverage"``: the paper's normalized leverage of ``F``,
           ``(h_i(M) + e_i**2 / ||e||**2) / (rank(M) + 1)``; the label part
           weighs one part in ``rank(M) + 1``.
@@ -93,6 +108,11 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
         score, the classical high-leverage rule ``h_i > 2 p / n`` [2]_
         applied to the normalized score: ``offset_ = -2``. On the benchmark
         suite it flags 4-11% of the rows where 5-12% are planted anomalies.
+        With ``scores="loo"`` and a log loss it flags the rows whose
+        leave-one-out model gives their label less than even odds (for two
+        classes: the rows it misclassifies); on the label-error benchmark
+        that finds 95% (binary) and 99.6% (multiclass) of the flips, with
+        precision 0.66 and 0.48.
 
     prefit : bool, default=False
         Use ``estimator`` as it is, already fitted; ``fit`` then only scores.
@@ -148,6 +168,18 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
     and the training coefficients of ``c`` on ``M``: a training row scores the
     same in and out of sample.
 
+    **Leave-one-out scores.** For the fitted objective
+    ``sum_i l_i(theta) + alpha ||theta||**2``, dropping row ``i`` moves the
+    parameters by one Newton step; by the Sherman-Morrison-Woodbury identity
+    the row's own logits move by ``(I - V_i W_i)^{-1} V_i g_i`` with
+    ``V_i = J_i H^{-1} J_i^T`` its leverage in the Gauss-Newton Hessian
+    ``H``, ``g_i`` and ``W_i`` the loss's gradient and curvature in the
+    logits [3]_. Exact for least squares; within 0.5% of refits for
+    logistic regression in the tests. The training rows' scores are
+    ``scores_`` (and :meth:`fit_predict`'s labels); :meth:`score_samples`
+    scores rows as new data, by their loss under the fitted model, so a
+    training row scores lower there than in ``scores_``.
+
     **Without labels.** ``score_samples(X)`` without ``y`` cannot see label
     errors: the label part of each row is set to its training mean, so new
     inputs are scored on the input part alone, on the same scale and against
@@ -163,6 +195,9 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
        Models", ICML 2025. arXiv:2505.12353.
     .. [2] D. C. Hoaglin and R. E. Welsch, "The hat matrix in regression and
        ANOVA", The American Statistician 32(1), 1978.
+    .. [3] K. R. Rad and A. Maleki, "A scalable estimate of the out-of-sample
+       prediction error via approximate leave-one-out cross-validation",
+       JRSS B 82(4), 2020.
 
     Examples
     --------
@@ -178,6 +213,20 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
     >>> detector = AdjointOutlierDetector(model, contamination=0.025)
     >>> np.flatnonzero(detector.fit_predict(X, y) == -1)
     array([0, 1, 2, 3, 4])
+
+    Mislabeled digits, found by a classifier's leave-one-out log loss:
+
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sknlis import SingleIndexClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X = StandardScaler().fit_transform(X)
+    >>> flipped = rng.choice(len(y), size=40, replace=False)
+    >>> y[flipped] = (y[flipped] + 1) % 10
+    >>> detector = AdjointOutlierDetector(SingleIndexClassifier()).fit(X, y)
+    >>> top = np.argsort(-detector.scores_)[:40]
+    >>> int(np.isin(top, flipped).sum())  # of the 40 highest scores
+    33
     """
 
     _parameter_constraints: dict = {
@@ -219,8 +268,8 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
             Training data.
 
         y : array-like of shape (n_samples,), default=None
-            Real-valued targets (0/1 for a binary task). Without ``y`` the
-            scores see inputs only (see Notes).
+            Real-valued targets, or class labels for a classifier. Without
+            ``y`` the scores see inputs only (see Notes).
 
         Returns
         -------
@@ -279,7 +328,7 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
             )
         parts = fitted_parts(self.estimator_)
         X_model, y_model = parts.encode(self._model_input(X_in, X), y)
-        losses = loo_losses(
+        z = loo_outputs(
             parts.model,
             parts.loss,
             parts.theta,
@@ -288,6 +337,7 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
             y_model,
             block_size=self.block_size,
         )
+        losses = parts.loss.loss(z, y_model)
         # A model that fits every row exactly leaves nothing to rank.
         self._loo_total = float(losses.sum()) or 1.0
         self.scores_ = losses / self._loo_total

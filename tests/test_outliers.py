@@ -198,3 +198,78 @@ def test_any_model_with_a_dual_matrix_works():
     detector = AdjointOutlierDetector(network, scores="leverage").fit(X, y)
     F = detector.estimator_.adjoint_matrix(X, y)
     np.testing.assert_allclose(detector.scores_, leverage_scores(F), rtol=1e-8)
+
+
+# %% Classifiers: label errors by the leave-one-out log loss.
+
+
+def _flipped_digits(n_flips=30, seed=0):
+    from sklearn.datasets import load_digits
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_digits(return_X_y=True)
+    keep = (y == 3) | (y == 8) | (y == 5)
+    X, y = StandardScaler().fit_transform(X[keep]), y[keep]
+    rng = np.random.default_rng(seed)
+    flipped = rng.choice(len(y), size=n_flips, replace=False)
+    noisy = y.copy()
+    noisy[flipped] = np.where(y[flipped] == 3, 8, np.where(y[flipped] == 8, 5, 3))
+    return X, noisy, flipped
+
+
+def test_classifier_detector_ranks_flipped_labels_first():
+    from sknlis import SingleIndexClassifier
+
+    X, y, flipped = _flipped_digits()
+    detector = AdjointOutlierDetector(SingleIndexClassifier()).fit(X, y)
+    assert detector._scores == "loo"
+    top = np.argsort(-detector.scores_)[: len(flipped)]
+    assert np.isin(top, flipped).mean() >= 0.7  # chance: 0.055
+    # The in-sample loss (the model partly fits the flips) ranks them worse.
+    model = detector.estimator_
+    in_sample = -model.predict_log_proba(X)[
+        np.arange(len(y)), np.searchsorted(model.classes_, y)
+    ]
+    top_in_sample = np.argsort(-in_sample)[: len(flipped)]
+    assert np.isin(top, flipped).sum() >= np.isin(top_in_sample, flipped).sum()
+
+
+def test_auto_flags_rows_whose_label_gets_less_than_even_odds():
+    from sknlis import SingleIndexClassifier
+    from sknlis._loo import loo_outputs
+
+    X, y, _ = _flipped_digits()
+    detector = AdjointOutlierDetector(SingleIndexClassifier())
+    flagged = detector.fit_predict(X, y) == -1
+    model = detector.estimator_
+    codes = model._encode_labels(y)
+    z = loo_outputs(model._model, model._loss, model.theta_, model.alpha, X, codes)
+    p_label = np.exp(-model._loss.loss(z, codes))
+    np.testing.assert_array_equal(flagged, p_label < 0.5)
+
+
+def test_string_labels_get_a_classifier_and_new_rows_need_labels():
+    from sknlis import SingleIndexClassifier
+
+    X, y, _ = _flipped_digits()
+    names = np.array(["three", "five", "eight"], dtype=object)[
+        np.searchsorted([3, 5, 8], y)
+    ]
+    detector = AdjointOutlierDetector().fit(X, names)
+    assert isinstance(detector.estimator_, SingleIndexClassifier)
+    scores = detector.score_samples(X[:5], names[:5])
+    assert scores.shape == (5,) and np.all(np.isfinite(scores)) and np.all(scores <= 0)
+    with pytest.raises(ValueError, match="pass y"):
+        detector.score_samples(X[:5])
+    with pytest.raises(ValueError, match="not seen in fit"):
+        detector.score_samples(X[:2], np.array(["six", "three"], dtype=object))
+
+
+def test_paper_leverage_of_the_loss_dual_matrix_is_available():
+    from sknlis import SingleIndexClassifier, leverage_scores
+
+    X, y, _ = _flipped_digits()
+    detector = AdjointOutlierDetector(SingleIndexClassifier(), scores="leverage")
+    detector.fit(X, y)
+    F = detector.estimator_.adjoint_matrix(X, y)
+    np.testing.assert_allclose(detector.scores_, leverage_scores(F), rtol=1e-6)
