@@ -3,7 +3,7 @@
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, is_classifier
+from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
 from sklearn.utils import check_array, check_consistent_length, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
@@ -18,6 +18,7 @@ from sknlis._outlier_scores import (
 )
 from sknlis._protocol import (
     adjoint_rows,
+    classifies,
     fitted_parts,
     linear_rows,
     resolve_estimator,
@@ -281,10 +282,7 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
             X = validate_data(self, X, dtype=np.float64)
         else:
             X, y = validate_data(self, X, y, dtype=np.float64)
-        classify = y is not None and (
-            (self.estimator is not None and is_classifier(self.estimator))
-            or (self.estimator is None and y.dtype.kind not in "iuf")
-        )
+        classify = y is not None and classifies(self.estimator, y)
         if y is not None and not classify:
             y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
         self._labelled, self._classify = y is not None, classify

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
-from sklearn.base import clone
+from sklearn.base import clone, is_classifier
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
@@ -21,11 +21,24 @@ from sknlis._validation import check_block_size
 
 __all__ = [
     "adjoint_rows",
+    "classifies",
     "fitted_parts",
     "linear_rows",
     "n_adjoint_columns",
     "resolve_estimator",
 ]
+
+
+def classifies(estimator, y):
+    """Whether ``y`` are class labels: the estimator is a classifier, or none
+    is given and the labels are not numbers (strings, booleans, objects).
+
+    ``estimator=None`` then resolves to ``SingleIndexClassifier()`` (see
+    :func:`resolve_estimator`); integer labels stay regression targets.
+    """
+    if estimator is not None:
+        return is_classifier(estimator)
+    return np.asarray(y).dtype.kind not in "iuf"
 
 
 def n_adjoint_columns(estimator):

@@ -1,4 +1,4 @@
-"""Importance resampling of a regression data set, imbalanced-learn style."""
+"""Importance resampling by a model's dual matrix, imbalanced-learn style."""
 
 import numbers
 
@@ -8,7 +8,7 @@ from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from sknlis._protocol import adjoint_rows, linear_rows, resolve_estimator
+from sknlis._protocol import adjoint_rows, classifies, linear_rows, resolve_estimator
 from sknlis._sampling import importance_sample, resolve_n_samples
 from sknlis._scores import blocked_leverage_scores, blocked_norm_scores
 
@@ -22,6 +22,18 @@ def _auto_pilot_size(count, n_rows, n_features):
     fit well determined when the sample is tiny; the cap is every row.
     """
     return min(n_rows, max(count, 10 * (n_features + 1)))
+
+
+def _with_every_class(pilot, y, rng):
+    """The pilot rows plus one random row of each class they miss.
+
+    A classifier fitted without a class cannot score that class's rows (its
+    log loss there is undefined); one row per class is the least change to
+    the uniform pilot that fixes it.
+    """
+    missing = np.setdiff1d(np.unique(y), np.unique(y[pilot]))
+    extra = [rng.choice(np.flatnonzero(y == label)) for label in missing]
+    return np.concatenate([pilot, np.asarray(extra, dtype=pilot.dtype)])
 
 
 class NonlinearImportanceResampler(BaseEstimator):
@@ -47,8 +59,12 @@ class NonlinearImportanceResampler(BaseEstimator):
     Parameters
     ----------
     estimator : estimator with ``adjoint_matrix(X, y)``, default=None
-        The model whose dual matrix scores the rows when ``basis="adjoint"``.
-        ``None`` means ``SingleIndexRegressor()``. Cloned unless ``prefit``.
+        The model whose dual matrix scores the rows when ``basis="adjoint"``:
+        a regressor's residual dual matrix, or a classifier's log-loss dual
+        matrix. ``None`` means ``SingleIndexRegressor()`` for numeric targets
+        and ``SingleIndexClassifier()`` for labels that are not numbers.
+        Cloned unless ``prefit``. A classifier's pilot sample gets one extra
+        row of each class the uniform draw missed.
     scores : {"leverage", "norm", "uniform"}, default="leverage"
         Importance score of a row: its leverage, its squared row norm, or the
         same for every row.
@@ -190,7 +206,7 @@ class NonlinearImportanceResampler(BaseEstimator):
         X : {array-like, DataFrame} of shape (n_samples, n_features)
             Training data.
         y : array-like of shape (n_samples,)
-            Real-valued targets.
+            Real-valued targets, or class labels for a classifier.
 
         Returns
         -------
@@ -201,15 +217,16 @@ class NonlinearImportanceResampler(BaseEstimator):
         """
         X_in, y_in = X, y
         # Two rows at least: a sample of the only row carries no information.
+        classify = classifies(self.estimator, y)
         X, y = validate_data(
-            self, X, y, y_numeric=True, dtype=np.float64, ensure_min_samples=2
+            self, X, y, y_numeric=not classify, dtype=np.float64, ensure_min_samples=2
         )
         n_rows = X.shape[0]
         rng = check_random_state(self.random_state)
         count = resolve_n_samples(self.n_samples, n_rows, replace=self.replace)
         self.estimator_ = None
         self.pilot_indices_ = None
-        self.scores_ = self._score_rows(X, X_in, y, rng, count)
+        self.scores_ = self._score_rows(X, X_in, y, rng, count, classify)
         indices, weights = importance_sample(
             self.scores_,
             count,
@@ -221,13 +238,13 @@ class NonlinearImportanceResampler(BaseEstimator):
         self.sample_weight_ = weights
         return _safe_indexing(X_in, indices), _safe_indexing(y_in, indices)
 
-    def _score_rows(self, X, X_in, y, rng, count):
+    def _score_rows(self, X, X_in, y, rng, count, classify):
         if self.scores == "uniform":
             return np.full(X.shape[0], 1.0 / X.shape[0])
         if self.basis == "linear":
             rows, n_columns = linear_rows(X)
         else:
-            self.estimator_ = self._fitted_estimator(X_in, y, rng, count)
+            self.estimator_ = self._fitted_estimator(X_in, y, rng, count, classify)
             rows, n_columns = adjoint_rows(self.estimator_, X_in, y, self.block_size)
         if self.scores == "norm":
             return blocked_norm_scores(
@@ -237,11 +254,12 @@ class NonlinearImportanceResampler(BaseEstimator):
             rows, X.shape[0], n_columns, ridge=self.ridge, block_size=self.block_size
         )
 
-    def _fitted_estimator(self, X, y, rng, count):
+    def _fitted_estimator(self, X, y, rng, count, classify):
         estimator = resolve_estimator(
             self.estimator,
             prefit=self.prefit,
             rng=rng,
+            classify=classify,
             purpose="score rows with basis='adjoint' (use an sknlis regressor, "
             "or basis='linear')",
         )
@@ -256,7 +274,10 @@ class NonlinearImportanceResampler(BaseEstimator):
             n_pilot = resolve_n_samples(
                 self.pilot_size, n_rows, replace=False, name="pilot_size"
             )
-        pilot = np.sort(rng.choice(n_rows, size=n_pilot, replace=False))
+        pilot = rng.choice(n_rows, size=n_pilot, replace=False)
+        if classify:
+            pilot = _with_every_class(pilot, y, rng)
+        pilot = np.sort(pilot)
         self.pilot_indices_ = pilot
         try:
             return estimator.fit(_safe_indexing(X, pilot), y[pilot])

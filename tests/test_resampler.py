@@ -222,3 +222,77 @@ def test_plain_lists_are_accepted_in_pilot_mode():
     X_res, y_res = sampler.fit_resample(X.tolist(), y.tolist())
     assert isinstance(X_res, list) and len(X_res) == len(y_res) == 40
     assert len(sampler.pilot_indices_) == max(40, 10 * (X.shape[1] + 1))
+
+
+# %% Classifiers: the log-loss dual matrix scores the rows.
+
+
+def _labelled_digits(n_features=64):
+    """Digits with letters for labels; fewer pixels keep the dual matrix small."""
+    from sklearn.datasets import load_digits
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_digits(return_X_y=True)
+    names = np.array(list("abcdefghij"), dtype=object)[y]
+    return StandardScaler().fit_transform(X[:, 20 : 20 + n_features]), names
+
+
+def test_classifier_scores_by_its_log_loss_dual_matrix():
+    from sknlis import SingleIndexClassifier, leverage_scores
+
+    X, names = _labelled_digits(16)
+    fitted = SingleIndexClassifier(random_state=0).fit(X, names)
+    sampler = NonlinearImportanceResampler(fitted, prefit=True, n_samples=200)
+    X_s, y_s = sampler.fit_resample(X, names)
+    expected = leverage_scores(fitted.adjoint_matrix(X, names))
+    np.testing.assert_allclose(sampler.scores_, expected, rtol=1e-6)
+    assert y_s.dtype == object and set(y_s) <= set(names)
+    np.testing.assert_array_equal(y_s, names[sampler.sample_indices_])
+
+
+def test_string_labels_default_to_a_classifier_with_every_class_in_the_pilot():
+    from sknlis import SingleIndexClassifier
+
+    X, names = _labelled_digits(16)
+    # A pilot of 30 rows misses some of the 10 classes by chance.
+    sampler = NonlinearImportanceResampler(n_samples=30, pilot_size=30, random_state=3)
+    sampler.fit_resample(X, names)
+    assert isinstance(sampler.estimator_, SingleIndexClassifier)
+    pilot_classes = set(names[sampler.pilot_indices_])
+    assert pilot_classes == set(names)
+    assert len(sampler.pilot_indices_) >= 30
+
+
+def test_grid_search_tunes_the_sample_size_of_a_classifier_pipeline():
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    from sknlis import SingleIndexClassifier
+    from sknlis.pipeline import Pipeline
+
+    X, names = _labelled_digits()
+    pair = (names == "d") | (names == "i")  # 3 against 8: a binary task
+    X, names = X[pair], names[pair]
+    pipe = Pipeline(
+        [
+            ("sample", NonlinearImportanceResampler(random_state=0)),
+            ("model", SingleIndexClassifier(random_state=0)),
+        ]
+    )
+    search = GridSearchCV(
+        pipe,
+        {"sample__n_samples": [0.2, 0.6]},
+        scoring="neg_log_loss",
+        cv=KFold(3, shuffle=True, random_state=0),
+    ).fit(X, names)
+    assert search.best_params_ == {"sample__n_samples": 0.6}
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+    # The weights reach the classifier: the refit equals a weighted fit.
+    sampler = search.best_estimator_.named_steps["sample"]
+    direct = SingleIndexClassifier(random_state=0).fit(
+        X[sampler.sample_indices_],
+        names[sampler.sample_indices_],
+        sample_weight=sampler.sample_weight_,
+    )
+    np.testing.assert_allclose(
+        search.best_estimator_.named_steps["model"].theta_, direct.theta_
+    )
