@@ -9,9 +9,11 @@ from the division).
 """
 
 from dataclasses import dataclass
+from numbers import Real
 
 import numpy as np
 from scipy.special import expit
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 __all__ = ["Activation", "make_activation", "ACTIVATIONS"]
 
@@ -146,19 +148,27 @@ class Activation:
             return expit(self.zeta * z)
 
 
+@validate_params(
+    {
+        "name": [StrOptions(set(ACTIVATIONS))],
+        "c1": [Interval(Real, 0, None, closed="left")],
+        "c2": [Interval(Real, 0, None, closed="neither")],
+        "zeta": [Interval(Real, 0, None, closed="neither")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_activation(name, *, c1=1.0, c2=2.0, zeta=1.0):
     """Return the :class:`Activation` called ``name``.
 
     Parameters
     ----------
-    name : {"identity", "logistic", "tanh", "softplus", "relu", "swish"} or \
-            Activation
-        The activation. An :class:`Activation` is returned unchanged.
+    name : {"identity", "logistic", "tanh", "softplus", "relu", "swish"}
+        The activation.
     c1, c2 : float, default=1.0, 2.0
-        Swish-type parameters, ``0 <= c1 < c2``. The paper's regression
-        experiments use ``c1=1, c2=2``.
+        Swish-type parameters, finite, ``0 <= c1 < c2``; ignored by the other
+        activations. The paper's regression experiments use ``c1=1, c2=2``.
     zeta : float, default=1.0
-        Swish-type slope, ``zeta > 0``.
+        Swish-type slope, finite and positive.
 
     Returns
     -------
@@ -174,21 +184,11 @@ def make_activation(name, *, c1=1.0, c2=2.0, zeta=1.0):
     >>> round(float(swish(1.0)), 4)
     1.3028
     """
-    if isinstance(name, Activation):
-        return name
-    if name not in ACTIVATIONS:
-        raise ValueError(
-            f"activation must be one of {', '.join(map(repr, ACTIVATIONS))}; "
-            f"got {name!r}."
-        )
+    # Types, signs and finiteness are checked by validate_params (inside an
+    # estimator's fit, by its own constraints); the order of c1, c2 here.
     if name == "swish":
-        for param, value in (("c1", c1), ("c2", c2), ("zeta", zeta)):
-            if not np.isfinite(value):
-                raise ValueError(f"{param} must be finite; got {value!r}.")
-        if not 0 <= c1 < c2:
+        if not c1 < c2:
             raise ValueError(
                 f"The swish activation needs 0 <= c1 < c2; got c1={c1!r}, c2={c2!r}."
             )
-        if zeta <= 0:
-            raise ValueError(f"zeta must be positive; got {zeta!r}.")
     return Activation(name, float(c1), float(c2), float(zeta))

@@ -75,11 +75,16 @@ def test_swish_matches_its_definition():
 
 
 def test_make_activation_rejects_unknown_names_and_bad_parameters():
-    with pytest.raises(ValueError, match="activation must be one of"):
+    with pytest.raises(ValueError, match="'name' parameter of make_activation"):
         make_activation("gelu")
     with pytest.raises(ValueError, match="c1 < c2"):
         make_activation("swish", c1=2.0, c2=1.0)
     with pytest.raises(ValueError, match="zeta"):
         make_activation("swish", zeta=0.0)
-    with pytest.raises(ValueError, match="c2 must be finite"):
+    with pytest.raises(ValueError, match="'c2' parameter of make_activation"):
         make_activation("swish", c2=np.inf)
+    # A string parameter raised numpy's "'<=' not supported" TypeError.
+    with pytest.raises(TypeError, match="'c1' parameter of make_activation"):
+        make_activation("swish", c1="1")
+    with pytest.raises(TypeError, match="'zeta' parameter of make_activation"):
+        make_activation("swish", zeta=None)
