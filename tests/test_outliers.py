@@ -1,3 +1,5 @@
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -76,7 +78,7 @@ def test_out_of_sample_score_of_a_training_row_is_its_in_sample_score(fitted):
 
 
 def test_new_rows_without_labels_are_scored_on_their_inputs(fitted):
-    model_part = leverage_scores(fitted.estimator_.adjoint_matrix_[:, :-1])
+    model_part = leverage_scores(fitted.estimator_.adjoint_matrix(X)[:, :-1])
     # The label part of each row is the training mean, 1 / n.
     expected = -N_ROWS * (model_part + 1 / N_ROWS) / 2
     np.testing.assert_allclose(fitted.score_samples(X), expected, rtol=1e-8)
@@ -198,3 +200,17 @@ def test_any_model_with_a_dual_matrix_works():
     detector = AdjointOutlierDetector(network, scores="leverage").fit(X, y)
     F = detector.estimator_.adjoint_matrix(X, y)
     np.testing.assert_allclose(detector.scores_, leverage_scores(F), rtol=1e-8)
+
+
+def test_the_fitted_clone_keeps_no_dual_matrix():
+    # The clone kept its n x (p + 1) adjoint_matrix_: a pickled detector was
+    # 50 times larger than its scores need.
+    model = SingleIndexRegressor(random_state=0)
+    detector = AdjointOutlierDetector(model).fit(X, y)
+    assert not hasattr(detector.estimator_, "adjoint_matrix_")
+    assert model.store_adjoint  # the caller's estimator is left as it was
+    assert len(pickle.dumps(detector)) < X.nbytes
+    lean = AdjointOutlierDetector(
+        SingleIndexRegressor(random_state=0, store_adjoint=False)
+    )
+    np.testing.assert_array_equal(detector.scores_, lean.fit(X, y).scores_)

@@ -1,3 +1,5 @@
+import tracemalloc
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -222,3 +224,33 @@ def test_plain_lists_are_accepted_in_pilot_mode():
     X_res, y_res = sampler.fit_resample(X.tolist(), y.tolist())
     assert isinstance(X_res, list) and len(X_res) == len(y_res) == 40
     assert len(sampler.pilot_indices_) == max(40, 10 * (X.shape[1] + 1))
+
+
+def test_float32_input_is_converted_one_block_at_a_time():
+    # validate_data converted all of a float32 X to float64 up front.
+    rng = np.random.default_rng(0)
+    X32 = rng.normal(size=(20_000, 50)).astype(np.float32)
+    y32 = rng.normal(size=20_000)
+    sampler = NonlinearImportanceResampler(
+        basis="linear", n_samples=100, block_size=500, random_state=0
+    )
+    tracemalloc.start()
+    sampler.fit_resample(X32, y32)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < X32.astype(np.float64).nbytes / 4
+    reference = NonlinearImportanceResampler(
+        basis="linear", n_samples=100, block_size=500, random_state=0
+    ).fit(X32.astype(np.float64), y32)
+    np.testing.assert_array_equal(sampler.scores_, reference.scores_)
+
+
+def test_a_bad_model_parameter_is_not_blamed_on_the_pilot_size():
+    # Every ValueError of the pilot fit said "too few rows ... Increase
+    # pilot_size", even for c1 > c2.
+    sampler = NonlinearImportanceResampler(
+        SingleIndexRegressor(c1=3.0, c2=2.0), n_samples=100, random_state=0
+    )
+    with pytest.raises(ValueError, match="needs 0 <= c1 < c2") as error:
+        sampler.fit_resample(X, y)
+    assert "pilot_size" not in str(error.value)
