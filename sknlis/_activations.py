@@ -81,6 +81,25 @@ class Activation:
     c2: float = 2.0
     zeta: float = 1.0
 
+    def __post_init__(self):
+        # Built directly, an unknown name fell through to the swish formulas.
+        if not isinstance(self.name, str) or self.name not in ACTIVATIONS:
+            raise ValueError(
+                f"name must be one of {', '.join(map(repr, ACTIVATIONS))}; "
+                f"got {self.name!r}."
+            )
+        for field in ("c1", "c2", "zeta"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, Real):
+                raise TypeError(f"{field} must be a real number; got {value!r}.")
+        if self.name == "swish" and not (
+            0 <= self.c1 < self.c2 < np.inf and 0 < self.zeta < np.inf
+        ):
+            raise ValueError(
+                "The swish activation needs 0 <= c1 < c2 and zeta > 0, all "
+                f"finite; got c1={self.c1!r}, c2={self.c2!r}, zeta={self.zeta!r}."
+            )
+
     def __call__(self, z):
         """Return ``phi(z)``."""
         z = np.asarray(z, dtype=float)
@@ -185,10 +204,5 @@ def make_activation(name, *, c1=1.0, c2=2.0, zeta=1.0):
     1.3028
     """
     # Types, signs and finiteness are checked by validate_params (inside an
-    # estimator's fit, by its own constraints); the order of c1, c2 here.
-    if name == "swish":
-        if not c1 < c2:
-            raise ValueError(
-                f"The swish activation needs 0 <= c1 < c2; got c1={c1!r}, c2={c2!r}."
-            )
+    # estimator's fit, by its own constraints); c1 < c2 by Activation.
     return Activation(name, float(c1), float(c2), float(zeta))
