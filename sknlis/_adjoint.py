@@ -179,9 +179,17 @@ def quadrature_adjoint(jacobian, theta, residual, *, n_nodes=8, return_error=Fal
     """
     if isinstance(n_nodes, bool):
         raise TypeError(f"n_nodes must be an int, not a bool; got {n_nodes!r}.")
-    theta = check_array(theta, ensure_2d=False, input_name="theta")
-    if theta.ndim != 1:
-        raise ValueError(f"theta must be a 1-D array; got shape {theta.shape}.")
+    theta = check_array(
+        theta,
+        ensure_2d=False,
+        ensure_min_samples=0,
+        ensure_min_features=0,
+        input_name="theta",
+    )
+    if theta.ndim != 1 or theta.size == 0:
+        raise ValueError(
+            f"theta must be a non-empty 1-D array; got shape {theta.shape}."
+        )
     at_zero = _called(residual, "residual", np.zeros_like(theta), None)
     shape = (at_zero.shape[0], theta.shape[0])
     nodes, weights = np.polynomial.legendre.leggauss(n_nodes)

@@ -19,6 +19,11 @@ __all__ = ["LbfgsResult", "lbfgs"]
 # step to nothing and report a false convergence.)
 _OVERFLOW_FACTOR = 1e4
 
+# A loss or squared gradient norm above this counts as an overflow: L-BFGS-B
+# squares gradient (differences) and multiplies them with steps, which turned
+# a finite gradient of norm 1e154 into a NaN step and NaN parameters.
+_LARGEST = 1e300
+
 
 # Correction pairs L-BFGS-B keeps (scipy's default is 10). On the two-layer
 # network, more pairs reached lower losses at the same iteration count (median
@@ -95,7 +100,7 @@ class LbfgsResult(NamedTuple):
 
 
 def _guarded(loss_gradient):
-    """``loss_gradient`` that never returns inf or NaN to the optimizer.
+    """``loss_gradient`` that never returns inf, NaN or near-overflow values.
 
     A non-finite loss or gradient at the first point raises ``ValueError``:
     no step can recover from it. Later, it becomes a large finite loss.
@@ -105,7 +110,7 @@ def _guarded(loss_gradient):
     def fun(theta):
         with np.errstate(over="ignore", invalid="ignore"):
             loss, grad = loss_gradient(theta)
-        finite = np.isfinite(loss) and np.all(np.isfinite(grad))
+            finite = abs(loss) < _LARGEST and grad @ grad < _LARGEST
         if not start:
             if not finite:
                 raise ValueError(

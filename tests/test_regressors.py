@@ -301,6 +301,15 @@ def test_small_scale_data_fit_as_the_unscaled(activation, x_scale, y_scale, recw
     assert not [w for w in recwarn if issubclass(w.category, ConvergenceWarning)]
 
 
+@pytest.mark.parametrize("make", MODELS)
+def test_a_gradient_too_large_to_square_is_a_clear_error(make):
+    # A finite gradient of norm 1e154 made L-BFGS-B step to NaN parameters,
+    # and the fit returned NaN predictions without a word.
+    X, y = np.array([[0.0], [6e77]]), np.zeros(2)
+    with pytest.raises(ValueError, match="overflows float64"):
+        make().fit(X, y)
+
+
 def test_solver_moves_along_a_coordinate_with_a_tiny_gradient():
     # At the start the gradient (-2e-7) is below tol, yet the minimum at
     # theta = 1e7 lowers the loss from 1 to 0.
