@@ -179,6 +179,8 @@ def quadrature_adjoint(jacobian, theta, residual, *, n_nodes=8, return_error=Fal
     """
     if isinstance(n_nodes, bool):
         raise TypeError(f"n_nodes must be an int, not a bool; got {n_nodes!r}.")
+    if np.iscomplexobj(theta):
+        raise TypeError("theta must be real; got complex values.")
     theta = check_array(
         theta,
         ensure_2d=False,

@@ -172,7 +172,14 @@ def importance_sample(
     if replace:
         cdf = np.cumsum(tau)
         cdf /= cdf[-1]
-        draws = np.searchsorted(cdf, rng.uniform(size=count), side="right")
+        try:
+            uniforms = rng.uniform(size=count)
+        except MemoryError:
+            raise ValueError(
+                f"n_samples={n_samples!r} draws do not fit in memory (the "
+                "indices and weights take 16 bytes per draw)."
+            ) from None
+        draws = np.searchsorted(cdf, uniforms, side="right")
         indices = np.sort(np.minimum(draws, n_rows - 1))
         return indices, 1.0 / (count * tau[indices])
     pi = inclusion_probabilities(tau, count)

@@ -215,6 +215,8 @@ def _linear_case():
             r"jacobian\(theta\) returned NaN",
         ),
         (lambda X, t: (lambda u: X, t[:, None], lambda u: X @ u), ValueError, "theta"),
+        (lambda X, t: (lambda u: X, t + 1j, lambda u: X @ u), TypeError, "theta"),
+        (lambda X, t: (lambda u: X, [[]], lambda u: X @ u), ValueError, "theta"),
         (
             lambda X, t: (lambda u: X, np.append(t[1:], np.inf), lambda u: X @ u),
             ValueError,

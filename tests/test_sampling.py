@@ -162,3 +162,9 @@ def test_huge_and_tiny_scores_give_the_weights_of_equal_scores(size, replace):
     expected = importance_sample([1.0] * 3, 3, replace=replace, random_state=0)
     np.testing.assert_array_equal(idx, expected[0])
     np.testing.assert_array_equal(w, expected[1])
+
+
+def test_more_draws_than_memory_holds_is_a_clear_error():
+    # 10**12 draws failed inside numpy, allocating 7.3 TiB.
+    with pytest.raises(ValueError, match="n_samples=1000000000000 draws do not fit"):
+        importance_sample([1.0, 2.0], 10**12, random_state=0)
