@@ -69,13 +69,13 @@ def _one_blas_thread():
 
     Every BLAS call in a fit is small (L-BFGS-B's own vector work, and the
     losses' cache-sized row blocks), where threads only add synchronization:
-    benchmarks/bench_threads.py measured fits 2 to 60 times faster pinned on 2
-    cores. The limit is process-global, and OpenBLAS ignores a raise of its
-    thread count from a thread other than the one that lowered it: so the
-    fit that finds no limit in place sets it and restores it itself, and fits
-    that overlap it share it (one still running after it left continues
-    unpinned, only slower). Whatever the order in which threads finish, the
-    process ends as it was.
+    benchmarks/bench_threads.py measured iterations 1.7 to 58 times faster
+    pinned, on 2 cores (the small fits gain most). The limit is
+    process-global, and OpenBLAS ignores a raise of its thread count from a
+    thread other than the one that lowered it: so the fit that finds no limit
+    in place sets it and restores it itself, and fits that overlap it share
+    it (one still running after it left continues unpinned, only slower).
+    Whatever the order in which threads finish, the process ends as it was.
     """
     with _pin_lock:
         owner = not _pinned
