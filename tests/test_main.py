@@ -132,10 +132,13 @@ def test_output_over_the_input_is_refused(command, diabetes_csv, tmp_path, capsy
 def test_a_failed_write_keeps_the_old_output(diabetes_csv, tmp_path):
     # Under a 2 KiB file size limit the write fails part-way: it used to leave
     # a CSV cut mid-number and a traceback.
+    small = tmp_path / "small.csv"  # 80 rows: about 4 KiB of scores
+    with open(diabetes_csv) as source:
+        small.write_text("".join(source.readlines()[:81]))
     out = tmp_path / "p.csv"
     out.write_text("old\n")
     command = (
-        f"ulimit -f 2; {sys.executable} -m sknlis scores {diabetes_csv} "
+        f"ulimit -f 2; {sys.executable} -m sknlis scores {small} "
         f"--target target -o {out}"
     )
     env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(cli.__file__))}
@@ -146,7 +149,7 @@ def test_a_failed_write_keeps_the_old_output(diabetes_csv, tmp_path):
     assert result.stderr.startswith("sknlis scores: error: [Errno 27]")
     assert "Traceback" not in result.stderr
     assert out.read_text() == "old\n"
-    assert os.listdir(tmp_path) == ["p.csv"]
+    assert sorted(os.listdir(tmp_path)) == ["p.csv", "small.csv"]
 
 
 def test_n_samples_one_point_zero_draws_every_row(diabetes_csv, tmp_path):
