@@ -1,6 +1,7 @@
 """Command line: ``python -m sknlis demo|scores|sample`` (also ``sknlis ...``)."""
 
 import argparse
+import os
 import sys
 
 import numpy as np
@@ -19,6 +20,7 @@ def scores_command(args, out=sys.stdout):
     """Write every row's adjoint and linear importance scores."""
     from sknlis import leverage_scores, norm_scores
 
+    _check_output(args)
     table = read_table(args.data, args.target)
     X, y = standardize(table.X, table.y)
     model = _model(args).fit(X, y)
@@ -45,6 +47,7 @@ def sample_command(args, out=sys.stdout):
     """Write an importance sample of the rows with a weight column."""
     from sknlis import NonlinearImportanceResampler
 
+    _check_output(args)
     table = read_table(args.data, args.target)
     X, y = standardize(table.X, table.y)
     sampler = NonlinearImportanceResampler(
@@ -69,9 +72,35 @@ def sample_command(args, out=sys.stdout):
     )
 
 
+def _check_output(args):
+    """Refuse to write the output over the input (it would replace the data)."""
+    output, data = args.output, args.data
+    if output and os.path.exists(output) and os.path.exists(data):
+        if os.path.samefile(output, data):
+            raise ValueError(
+                f"-o {output} is the input file {data}: writing there would "
+                "replace the data. Choose another output file."
+            )
+
+
 def _count_or_fraction(text):
-    value = float(text)
-    return int(value) if value >= 1 and value.is_integer() else value
+    """An int count ("40", "1e3") or a float fraction ("0.1", "1.0": all rows)."""
+    try:
+        return int(text)
+    except ValueError:
+        value = float(text)
+    return int(value) if value > 1 and value.is_integer() else value
+
+
+def _at_least(minimum):
+    def parse(text):
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}; got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
 
 
 def _pilot(text):
@@ -90,10 +119,10 @@ def _parser():
         help="the paper's Figure 1 in small, on the bundled diamonds data",
     )
     demo_parser.add_argument(
-        "--repeats", type=int, default=11, help="draws per strategy and size"
+        "--repeats", type=_at_least(1), default=11, help="draws per strategy and size"
     )
     demo_parser.add_argument(
-        "--top", type=int, default=5, help="most important rows to print"
+        "--top", type=_at_least(0), default=5, help="most important rows to print"
     )
     demo_parser.add_argument(
         "--plot",
@@ -145,7 +174,7 @@ def main(argv=None):
             scores_command(args)
         else:
             sample_command(args)
-    except (TableError, ValueError, TypeError) as error:
+    except (TableError, ValueError, TypeError, OSError) as error:
         parser.exit(2, f"sknlis {args.command}: error: {error}\n")
     return 0
 

@@ -9,9 +9,11 @@ from the division).
 """
 
 from dataclasses import dataclass
+from numbers import Real
 
 import numpy as np
 from scipy.special import expit
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 __all__ = ["Activation", "make_activation", "ACTIVATIONS"]
 
@@ -78,6 +80,25 @@ class Activation:
     c1: float = 1.0
     c2: float = 2.0
     zeta: float = 1.0
+
+    def __post_init__(self):
+        # Built directly, an unknown name fell through to the swish formulas.
+        if not isinstance(self.name, str) or self.name not in ACTIVATIONS:
+            raise ValueError(
+                f"name must be one of {', '.join(map(repr, ACTIVATIONS))}; "
+                f"got {self.name!r}."
+            )
+        for field in ("c1", "c2", "zeta"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, Real):
+                raise TypeError(f"{field} must be a real number; got {value!r}.")
+        if self.name == "swish" and not (
+            0 <= self.c1 < self.c2 < np.inf and 0 < self.zeta < np.inf
+        ):
+            raise ValueError(
+                "The swish activation needs 0 <= c1 < c2 and zeta > 0, all "
+                f"finite; got c1={self.c1!r}, c2={self.c2!r}, zeta={self.zeta!r}."
+            )
 
     def __call__(self, z):
         """Return ``phi(z)``."""
@@ -146,19 +167,27 @@ class Activation:
             return expit(self.zeta * z)
 
 
+@validate_params(
+    {
+        "name": [StrOptions(set(ACTIVATIONS))],
+        "c1": [Interval(Real, 0, None, closed="left")],
+        "c2": [Interval(Real, 0, None, closed="neither")],
+        "zeta": [Interval(Real, 0, None, closed="neither")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_activation(name, *, c1=1.0, c2=2.0, zeta=1.0):
     """Return the :class:`Activation` called ``name``.
 
     Parameters
     ----------
-    name : {"identity", "logistic", "tanh", "softplus", "relu", "swish"} or \
-            Activation
-        The activation. An :class:`Activation` is returned unchanged.
+    name : {"identity", "logistic", "tanh", "softplus", "relu", "swish"}
+        The activation.
     c1, c2 : float, default=1.0, 2.0
-        Swish-type parameters, ``0 <= c1 < c2``. The paper's regression
-        experiments use ``c1=1, c2=2``.
+        Swish-type parameters, finite, ``0 <= c1 < c2``; ignored by the other
+        activations. The paper's regression experiments use ``c1=1, c2=2``.
     zeta : float, default=1.0
-        Swish-type slope, ``zeta > 0``.
+        Swish-type slope, finite and positive.
 
     Returns
     -------
@@ -174,21 +203,6 @@ def make_activation(name, *, c1=1.0, c2=2.0, zeta=1.0):
     >>> round(float(swish(1.0)), 4)
     1.3028
     """
-    if isinstance(name, Activation):
-        return name
-    if name not in ACTIVATIONS:
-        raise ValueError(
-            f"activation must be one of {', '.join(map(repr, ACTIVATIONS))}; "
-            f"got {name!r}."
-        )
-    if name == "swish":
-        for param, value in (("c1", c1), ("c2", c2), ("zeta", zeta)):
-            if not np.isfinite(value):
-                raise ValueError(f"{param} must be finite; got {value!r}.")
-        if not 0 <= c1 < c2:
-            raise ValueError(
-                f"The swish activation needs 0 <= c1 < c2; got c1={c1!r}, c2={c2!r}."
-            )
-        if zeta <= 0:
-            raise ValueError(f"zeta must be positive; got {zeta!r}.")
+    # Types, signs and finiteness are checked by validate_params (inside an
+    # estimator's fit, by its own constraints); c1 < c2 by Activation.
     return Activation(name, float(c1), float(c2), float(zeta))

@@ -8,7 +8,11 @@ Without labels (``y=None``) the rows are those of the model output ``f``: only
 the last column changes, from ``f_i(0) - y_i`` to ``f_i(0)``.
 """
 
+from numbers import Integral
+
 import numpy as np
+from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval, validate_params
 
 from sknlis._activations import make_activation
 from sknlis._losses import SquaredError
@@ -94,6 +98,22 @@ def two_layer_adjoint(X, theta, n_hidden, activation, *, y=None, fit_intercept=T
     return model.adjoint(X, theta, SquaredError(make_activation("identity")), y)
 
 
+# Gauss-Legendre with this many nodes integrates polynomials of degree 1999
+# exactly; more cannot help in double precision, and leggauss builds an
+# n_nodes x n_nodes matrix (74 GiB for 10**5 nodes).
+_MAX_NODES = 1000
+
+
+@validate_params(
+    {
+        "jacobian": [callable],
+        "theta": ["array-like"],
+        "residual": [callable],
+        "n_nodes": [Interval(Integral, 1, _MAX_NODES, closed="both")],
+        "return_error": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def quadrature_adjoint(jacobian, theta, residual, *, n_nodes=8, return_error=False):
     """Dual matrix of any differentiable model by Gauss-Legendre quadrature.
 
@@ -113,8 +133,8 @@ def quadrature_adjoint(jacobian, theta, residual, *, n_nodes=8, return_error=Fal
         ``residual(theta)`` returns the residuals (or outputs), shape
         (n_samples,). It supplies the last column ``r(0)`` and the error.
     n_nodes : int, default=8
-        Number of Gauss-Legendre nodes on [0, 1]. Exact for integrands that
-        are polynomials of degree ``2 * n_nodes - 1`` in ``t``.
+        Number of Gauss-Legendre nodes on [0, 1], from 1 to 1000. Exact for
+        integrands that are polynomials of degree ``2 * n_nodes - 1`` in ``t``.
     return_error : bool, default=False
         Also return ``|<[theta; 1], row_i> - r_i(theta)|``, the per-sample
         violation of the adjoint identity: the quadrature error users can see.
@@ -139,14 +159,55 @@ def quadrature_adjoint(jacobian, theta, residual, *, n_nodes=8, return_error=Fal
     >>> bool(err.max() < 1e-10)
     True
     """
-    theta = np.asarray(theta, dtype=float)
-    if not (isinstance(n_nodes, int | np.integer) and n_nodes >= 1):
-        raise ValueError(f"n_nodes must be a positive integer; got {n_nodes!r}.")
+    if isinstance(n_nodes, bool):
+        raise TypeError(f"n_nodes must be an int, not a bool; got {n_nodes!r}.")
+    if np.iscomplexobj(theta):
+        raise TypeError("theta must be real; got complex values.")
+    theta = check_array(
+        theta,
+        ensure_2d=False,
+        ensure_min_samples=0,
+        ensure_min_features=0,
+        input_name="theta",
+    )
+    if theta.ndim != 1 or theta.size == 0:
+        raise ValueError(
+            f"theta must be a non-empty 1-D array; got shape {theta.shape}."
+        )
+    at_zero = _called(residual, "residual", np.zeros_like(theta), None)
+    shape = (at_zero.shape[0], theta.shape[0])
     nodes, weights = np.polynomial.legendre.leggauss(n_nodes)
     nodes, weights = (nodes + 1.0) / 2.0, weights / 2.0
-    rows = sum(w * np.asarray(jacobian(t * theta)) for t, w in zip(nodes, weights))
-    F = np.hstack([rows, np.asarray(residual(np.zeros_like(theta)))[:, None]])
+    rows = sum(
+        w * _called(jacobian, "jacobian", t * theta, shape)
+        for t, w in zip(nodes, weights)
+    )
+    F = np.hstack([rows, at_zero[:, None]])
     if not return_error:
         return F
-    error = np.abs(F @ np.append(theta, 1.0) - residual(theta))
-    return F, error
+    r = _called(residual, "residual", theta, at_zero.shape)
+    return F, np.abs(F @ np.append(theta, 1.0) - r)
+
+
+def _called(function, name, theta, shape):
+    """``function(theta)`` as a finite float array of ``shape``, or a clear error.
+
+    ``shape=None`` asks for a non-empty 1-D array of any length.
+    """
+    value = function(theta)
+    try:
+        value = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{name}(theta) must return an array of numbers; got "
+            f"{type(value).__name__}."
+        ) from None
+    expected = "a non-empty 1-D array" if shape is None else f"shape {shape}"
+    if (value.shape != shape) if shape else (value.ndim != 1 or value.size == 0):
+        raise ValueError(
+            f"{name}(theta) must return {expected} (n_samples, n_params = "
+            f"len(theta)); got shape {value.shape}."
+        )
+    if not np.all(np.isfinite(value)):
+        raise ValueError(f"{name}(theta) returned NaN or infinity.")
+    return value

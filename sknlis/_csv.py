@@ -1,7 +1,9 @@
 """Reading a numeric CSV table for the command line, with messages a user can act on."""
 
+import contextlib
 import csv
 import os
+import secrets
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +21,6 @@ class Table:
     records: list  # the rows as read, for writing them back unchanged
     X: np.ndarray
     y: np.ndarray
-    features: list
 
 
 def read_table(path, target):
@@ -28,14 +29,24 @@ def read_table(path, target):
     Every column must be numeric and complete: the message names the first
     column and line that is not, rather than guessing an encoding.
     """
+    if os.path.isdir(path):
+        raise TableError(f"{path} is a directory, not a CSV file.")
     if not os.path.isfile(path):
         raise TableError(f"No such file: {path}")
-    with open(path, newline="") as handle:
+    # utf-8-sig: a byte order mark (as spreadsheets write) is not part of the
+    # first column's name.
+    with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if not header:
             raise TableError(f"{path} is empty: expected a header line of names.")
         records = [row for row in reader if row]
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise TableError(
+            f"{path} names column {repeated[0]!r} more than once: give every "
+            "column its own name."
+        )
     if target not in header:
         raise TableError(
             f"Target column {target!r} is not in {path}; its columns are: "
@@ -54,7 +65,7 @@ def read_table(path, target):
     if not features:
         raise TableError(f"{path} has no feature column besides {target!r}.")
     X = np.column_stack([columns[name] for name in features])
-    return Table(header, records, X, columns[target], features)
+    return Table(header, records, X, columns[target])
 
 
 def _numeric_column(name, j, records):
@@ -77,12 +88,30 @@ def _numeric_column(name, j, records):
 
 
 def write_table(path_or_file, header, rows):
-    """Write ``rows`` under ``header`` to a path, or to an open file."""
+    """Write ``rows`` under ``header`` to a path (atomically), or to an open file."""
     if hasattr(path_or_file, "write"):
         _write(path_or_file, header, rows)
         return
-    with open(path_or_file, "w", newline="") as handle:
-        _write(handle, header, rows)
+    with replaced_atomically(path_or_file) as temporary:
+        with open(temporary, "w", newline="") as handle:
+            _write(handle, header, rows)
+
+
+@contextlib.contextmanager
+def replaced_atomically(path):
+    """Yield a temporary path beside ``path``; rename it to ``path`` on success.
+
+    A write that fails part-way (a full disk, a file size limit) leaves
+    ``path`` as it was and no temporary file behind.
+    """
+    directory, name = os.path.split(os.path.abspath(path))
+    temporary = os.path.join(directory, f".{name}.{secrets.token_hex(4)}.tmp")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temporary)
 
 
 def _write(handle, header, rows):

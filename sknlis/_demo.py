@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 
+from sknlis._csv import replaced_atomically
 from sknlis._experiment import PAPER_STRATEGIES, relative_excess_loss
 from sknlis._scores import leverage_scores
 from sknlis.datasets import load_diamonds
@@ -18,12 +19,20 @@ DEMO_STRATEGIES = {
 
 
 def standardize(X, y):
-    """Features and target to zero mean and unit variance (constant ones kept)."""
-    X = X - X.mean(axis=0)
-    scale = X.std(axis=0)
-    X /= np.where(scale > 0, scale, 1.0)
-    y = y - y.mean()
-    return X, y / (y.std() or 1.0)
+    """Features and target to zero mean and unit variance (constant ones to 0)."""
+    return _standardize(X), _standardize(y[:, None])[:, 0]
+
+
+def _standardize(A):
+    # Divided by its largest magnitude first, a column's squares cannot
+    # overflow (values near 1e200) or vanish (subnormal ones): the result
+    # does not depend on that scale.
+    peak = np.abs(A).max(axis=0)
+    A = A / np.where(peak > 0, peak, 1.0)
+    A -= A.mean(axis=0)
+    scale = A.std(axis=0)
+    A /= np.where(scale > 0, scale, 1.0)
+    return A
 
 
 class _Progress:
@@ -81,7 +90,8 @@ def run_demo(
         f"sample, {100 * 10**uniform:.3g}% above.",
         file=out,
     )
-    _print_top_rows(optimum, X, y, data, top, out)
+    if top:
+        _print_top_rows(optimum, X, y, data, top, out)
     if plot:
         _plot(medians, sizes, repeats, plot, out)
     return errors
@@ -122,6 +132,7 @@ def _plot(medians, sizes, repeats, path, out):
     ax.set_title("Diamonds: importance-sampled refits vs. the full fit")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with replaced_atomically(path) as temporary:
+        fig.savefig(temporary, dpi=110, format="png")
     plt.close(fig)
     print(f"\nplot saved to {path}", file=out)

@@ -131,9 +131,14 @@ def relative_excess_loss(
                         fixed_scores = sampler.scores_
                         rows, weights = sampler.sample_indices_, sampler.sample_weight_
                     else:
-                        # Scores at theta* do not change between draws.
+                        # Scores at theta* do not change between draws: the
+                        # draw alone is repeated, as the resampler makes it.
                         rows, weights = importance_sample(
-                            fixed_scores, count, random_state=seed
+                            fixed_scores,
+                            count,
+                            replace=sampler.replace,
+                            mix_uniform=sampler.mix_uniform,
+                            random_state=seed,
                         )
                     model = make_model(seed).fit(
                         X[rows], y[rows], sample_weight=weights

@@ -130,7 +130,9 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
     estimator_ : estimator or None
         The fitted model whose dual matrix scores the rows; ``None`` when
         fitted without ``y`` and without ``prefit`` (the linear basis, see
-        Notes).
+        Notes). Unless prefit, a clone fitted with ``store_adjoint=False``
+        where the estimator has that parameter: the scores recompute the
+        dual matrix in blocks.
 
     scores_ : ndarray of shape (n_samples,)
         Normalized abnormality of each training row (summing to 1; higher is
@@ -224,7 +226,8 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
     >>> X = StandardScaler().fit_transform(X)
     >>> flipped = rng.choice(len(y), size=40, replace=False)
     >>> y[flipped] = (y[flipped] + 1) % 10
-    >>> detector = AdjointOutlierDetector(SingleIndexClassifier()).fit(X, y)
+    >>> model = SingleIndexClassifier(random_state=0)
+    >>> detector = AdjointOutlierDetector(model).fit(X, y)
     >>> top = np.argsort(-detector.scores_)[:40]
     >>> int(np.isin(top, flipped).sum())  # of the 40 highest scores
     33
@@ -297,6 +300,11 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
                 classify=classify,
             )
             if not self.prefit:
+                # The scores recompute the dual matrix in blocks: the clone
+                # need not keep its own n x (p + 1) copy (a pickled detector
+                # was 50 times larger with it).
+                if "store_adjoint" in self.estimator_.get_params():
+                    self.estimator_.set_params(store_adjoint=False)
                 self.estimator_.fit(X_in, y)
         self._scores = self.scores
         if self.scores == "auto":

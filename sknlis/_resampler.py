@@ -218,8 +218,14 @@ class NonlinearImportanceResampler(BaseEstimator):
         X_in, y_in = X, y
         # Two rows at least: a sample of the only row carries no information.
         classify = classifies(self.estimator, y)
+        # float32 stays float32: the scores convert one block at a time.
         X, y = validate_data(
-            self, X, y, y_numeric=not classify, dtype=np.float64, ensure_min_samples=2
+            self,
+            X,
+            y,
+            y_numeric=not classify,
+            dtype=(np.float64, np.float32),
+            ensure_min_samples=2,
         )
         n_rows = X.shape[0]
         rng = check_random_state(self.random_state)
@@ -274,15 +280,16 @@ class NonlinearImportanceResampler(BaseEstimator):
             n_pilot = resolve_n_samples(
                 self.pilot_size, n_rows, replace=False, name="pilot_size"
             )
+        if n_pilot < 2:
+            raise ValueError(
+                f"pilot_size={self.pilot_size!r} gives {n_pilot} row(s) of {n_rows}, "
+                "too few to fit a model (2 at least). Increase pilot_size."
+            )
         pilot = rng.choice(n_rows, size=n_pilot, replace=False)
         if classify:
             pilot = _with_every_class(pilot, y, rng)
         pilot = np.sort(pilot)
         self.pilot_indices_ = pilot
-        try:
-            return estimator.fit(_safe_indexing(X, pilot), y[pilot])
-        except ValueError as error:
-            raise ValueError(
-                f"pilot_size={self.pilot_size!r} gives {n_pilot} row(s), too few to "
-                f"fit {type(estimator).__name__}: {error} Increase pilot_size."
-            ) from error
+        # Any other error of the pilot fit (a bad parameter of the model, say)
+        # is the model's own, with its own message.
+        return estimator.fit(_safe_indexing(X, pilot), y[pilot])

@@ -11,6 +11,7 @@ import numbers
 
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, RealNotInt, validate_params
 
 from sknlis._validation import check_scores
 
@@ -48,13 +49,10 @@ def resolve_n_samples(n_samples, n_rows, *, replace=True, name="n_samples"):
 
 
 def _mixed_probabilities(scores, mix_uniform):
-    if (
-        isinstance(mix_uniform, bool)
-        or not isinstance(mix_uniform, numbers.Real)
-        or not 0 <= mix_uniform <= 1
-    ):
-        raise ValueError(f"mix_uniform must be in [0, 1]; got {mix_uniform!r}.")
-    tau = scores / scores.sum()
+    # Divided by the largest score first, the sum cannot overflow (scores
+    # near 1e308) and tiny scores keep their precision.
+    tau = scores / scores.max()
+    tau /= tau.sum()
     return (1.0 - mix_uniform) * tau + mix_uniform / tau.shape[0]
 
 
@@ -110,6 +108,19 @@ def _systematic_sample(pi, n_samples, rng):
     return np.concatenate([certain, order[picked]])
 
 
+@validate_params(
+    {
+        "scores": ["array-like"],
+        "n_samples": [
+            Interval(numbers.Integral, 1, None, closed="left"),
+            Interval(RealNotInt, 0, 1, closed="right"),
+        ],
+        "replace": ["boolean"],
+        "mix_uniform": [Interval(numbers.Real, 0, 1, closed="both")],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def importance_sample(
     scores, n_samples, *, replace=True, mix_uniform=0.0, random_state=None
 ):
@@ -161,7 +172,14 @@ def importance_sample(
     if replace:
         cdf = np.cumsum(tau)
         cdf /= cdf[-1]
-        draws = np.searchsorted(cdf, rng.uniform(size=count), side="right")
+        try:
+            uniforms = rng.uniform(size=count)
+        except MemoryError:
+            raise ValueError(
+                f"n_samples={n_samples!r} draws do not fit in memory (the "
+                "indices and weights take 16 bytes per draw)."
+            ) from None
+        draws = np.searchsorted(cdf, uniforms, side="right")
         indices = np.sort(np.minimum(draws, n_rows - 1))
         return indices, 1.0 / (count * tau[indices])
     pi = inclusion_probabilities(tau, count)

@@ -38,7 +38,7 @@ def check_scores(scores, name="scores"):
         raise ValueError(f"{name} must be finite; it contains NaN or infinity.")
     if np.any(scores < 0):
         raise ValueError(f"{name} must be non-negative; min is {scores.min()!r}.")
-    if not scores.sum() > 0:
+    if not scores.max() > 0:  # the sum may overflow
         raise ValueError(f"{name} must have a positive sum; all are zero.")
     return scores
 

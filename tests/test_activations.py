@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sknlis import make_activation
+from sknlis import Activation, make_activation
 from sknlis._activations import ACTIVATIONS
 
 SMOOTH = ["identity", "logistic", "tanh", "softplus", "swish"]
@@ -75,11 +75,33 @@ def test_swish_matches_its_definition():
 
 
 def test_make_activation_rejects_unknown_names_and_bad_parameters():
-    with pytest.raises(ValueError, match="activation must be one of"):
+    with pytest.raises(ValueError, match="'name' parameter of make_activation"):
         make_activation("gelu")
     with pytest.raises(ValueError, match="c1 < c2"):
         make_activation("swish", c1=2.0, c2=1.0)
     with pytest.raises(ValueError, match="zeta"):
         make_activation("swish", zeta=0.0)
-    with pytest.raises(ValueError, match="c2 must be finite"):
+    with pytest.raises(ValueError, match="'c2' parameter of make_activation"):
         make_activation("swish", c2=np.inf)
+    # A string parameter raised numpy's "'<=' not supported" TypeError.
+    with pytest.raises(TypeError, match="'c1' parameter of make_activation"):
+        make_activation("swish", c1="1")
+    with pytest.raises(TypeError, match="'zeta' parameter of make_activation"):
+        make_activation("swish", zeta=None)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        # An unknown name fell through to the swish formulas.
+        ({"name": "gelu"}, ValueError, "name must be one of"),
+        ({"name": ["tanh"]}, ValueError, "name must be one of"),
+        ({"name": "swish", "c1": 3.0}, ValueError, "needs 0 <= c1 < c2"),
+        ({"name": "swish", "zeta": np.inf}, ValueError, "zeta > 0, all finite"),
+        ({"name": "tanh", "c1": "1"}, TypeError, "c1 must be a real number"),
+        ({"name": "tanh", "zeta": True}, TypeError, "zeta must be a real number"),
+    ],
+)
+def test_activation_built_directly_checks_its_fields(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        Activation(**kwargs)

@@ -172,10 +172,63 @@ def test_quadrature_detects_the_extra_t_factor_mistake():
     assert wrong_error.max() > 1e-2
 
 
-def test_quadrature_rejects_bad_node_counts():
+@pytest.mark.parametrize(
+    "n_nodes, error",
+    # True was taken as 1 node; 10**5 tried to allocate 74 GiB.
+    [(0, ValueError), (True, TypeError), (2.5, TypeError), (10**5, ValueError)],
+)
+def test_quadrature_rejects_bad_node_counts(n_nodes, error):
     X, y, theta = single_index_case(9)
-    with pytest.raises(ValueError, match="n_nodes"):
-        quadrature_adjoint(lambda t: X, theta[:-1], lambda t: X @ t, n_nodes=0)
+    with pytest.raises(error, match="n_nodes"):
+        quadrature_adjoint(lambda t: X, theta[:-1], lambda t: X @ t, n_nodes=n_nodes)
+
+
+def _linear_case():
+    X, _, theta = single_index_case(9)
+    return X, theta[:-1]
+
+
+@pytest.mark.parametrize(
+    "make_args, error, match",
+    [
+        # These failed inside np.hstack, or with numpy's own messages.
+        (lambda X, t: (lambda u: X, t, None), TypeError, "'residual' parameter"),
+        (lambda X, t: ("J", t, lambda u: X @ u), TypeError, "'jacobian' parameter"),
+        (
+            lambda X, t: (lambda u: X[:, :-1], t, lambda u: X @ u),
+            ValueError,
+            r"jacobian\(theta\) must return shape \(30, 4\)",
+        ),
+        (
+            lambda X, t: (lambda u: X, t, lambda u: X),
+            ValueError,
+            r"residual\(theta\) must return a non-empty 1-D array",
+        ),
+        (
+            lambda X, t: (lambda u: "x", t, lambda u: X @ u),
+            TypeError,
+            r"jacobian\(theta\) must return an array of numbers",
+        ),
+        (
+            lambda X, t: (lambda u: X * np.nan, t, lambda u: X @ u),
+            ValueError,
+            r"jacobian\(theta\) returned NaN",
+        ),
+        (lambda X, t: (lambda u: X, t[:, None], lambda u: X @ u), ValueError, "theta"),
+        (lambda X, t: (lambda u: X, t + 1j, lambda u: X @ u), TypeError, "theta"),
+        (lambda X, t: (lambda u: X, [[]], lambda u: X @ u), ValueError, "theta"),
+        (
+            lambda X, t: (lambda u: X, np.append(t[1:], np.inf), lambda u: X @ u),
+            ValueError,
+            "theta",
+        ),
+    ],
+)
+def test_quadrature_checks_its_functions_and_theta(make_args, error, match):
+    X, theta = _linear_case()
+    jacobian, theta, residual = make_args(X, theta)
+    with pytest.raises(error, match=match):
+        quadrature_adjoint(jacobian, theta, residual, return_error=True)
 
 
 @settings(max_examples=60, deadline=None)

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_diabetes
 
+from sknlis import SingleIndexRegressor
 from sknlis._demo import standardize
 from sknlis._experiment import PAPER_STRATEGIES, _log_excess, relative_excess_loss
 
@@ -25,3 +26,34 @@ def test_a_refit_beating_theta_star_is_not_hidden():
     assert _log_excess(1e-3) == pytest.approx(-3.0)
     assert _log_excess(0.0) == -np.inf
     assert np.isnan(_log_excess(-1e-9))
+
+
+def test_every_draw_keeps_the_strategy_s_replace_and_mix_uniform():
+    # After the first draw, draws at fixed scores dropped replace=False and
+    # mix_uniform: later samples repeated rows and never reached zero scores.
+    X, y = standardize(*load_diabetes(return_X_y=True))
+    samples = []
+
+    class Recording(SingleIndexRegressor):
+        def fit(self, X, y, sample_weight=None):
+            samples.append((X, sample_weight))
+            return super().fit(X, y, sample_weight)
+
+    optimum = Recording(random_state=0).fit(X, y)
+    strategy = {"scores": "leverage", "basis": "linear", "replace": False}
+    strategy["mix_uniform"] = 0.5
+    samples.clear()
+    relative_excess_loss(
+        X,
+        y,
+        sizes=[0.1],
+        repeats=3,
+        strategies={"LLS": strategy},
+        make_model=lambda seed: Recording(random_state=seed, max_iter=5),
+        optimum=optimum,
+    )
+    assert len(samples) == 3
+    for rows, weights in samples:
+        assert np.unique(rows, axis=0).shape[0] == rows.shape[0]
+        # Without replacement and mixed, 1 / pi_i <= n / (s * mix_uniform).
+        assert weights.max() <= 442 / (44 * 0.5) + 1e-9

@@ -112,9 +112,3 @@ def test_nearly_spanned_label_column_keeps_its_small_residual_accurately():
     assert basis.has_residual
     error = np.abs(np.sqrt(parts[:, 1]) - 1e-2 * np.abs(noise))
     assert error.max() <= np.finfo(float).eps * np.abs(c).max()
-
-
-def test_unknown_score_raises():
-    basis, parts = basis_of(F)
-    with pytest.raises(ValueError, match="score must be one of"):
-        outlier_scores(basis, parts, "cook")

@@ -1,3 +1,5 @@
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -76,7 +78,7 @@ def test_out_of_sample_score_of_a_training_row_is_its_in_sample_score(fitted):
 
 
 def test_new_rows_without_labels_are_scored_on_their_inputs(fitted):
-    model_part = leverage_scores(fitted.estimator_.adjoint_matrix_[:, :-1])
+    model_part = leverage_scores(fitted.estimator_.adjoint_matrix(X)[:, :-1])
     # The label part of each row is the training mean, 1 / n.
     expected = -N_ROWS * (model_part + 1 / N_ROWS) / 2
     np.testing.assert_allclose(fitted.score_samples(X), expected, rtol=1e-8)
@@ -221,17 +223,29 @@ def test_classifier_detector_ranks_flipped_labels_first():
     from sknlis import SingleIndexClassifier
 
     X, y, flipped = _flipped_digits()
-    detector = AdjointOutlierDetector(SingleIndexClassifier()).fit(X, y)
+    model = SingleIndexClassifier(random_state=0)
+    detector = AdjointOutlierDetector(model).fit(X, y)
     assert detector._scores == "loo"
     top = np.argsort(-detector.scores_)[: len(flipped)]
     assert np.isin(top, flipped).mean() >= 0.7  # chance: 0.055
-    # The in-sample loss (the model partly fits the flips) ranks them worse.
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_leave_one_out_corrects_a_network_that_fits_the_flips():
+    # A two-layer network partly fits the flipped labels: their in-sample
+    # losses understate them, the leave-one-out losses do not.
+    from sknlis import TwoLayerReLUClassifier
+
+    X, y, flipped = _flipped_digits()
+    net = TwoLayerReLUClassifier(10, alpha=1.0, random_state=0)
+    detector = AdjointOutlierDetector(net).fit(X, y)
     model = detector.estimator_
-    in_sample = -model.predict_log_proba(X)[
-        np.arange(len(y)), np.searchsorted(model.classes_, y)
-    ]
-    top_in_sample = np.argsort(-in_sample)[: len(flipped)]
-    assert np.isin(top, flipped).sum() >= np.isin(top_in_sample, flipped).sum()
+    index = np.searchsorted(model.classes_, y)
+    in_sample = -model.predict_log_proba(X)[np.arange(len(y)), index]
+    k = len(flipped)
+    hits = np.isin(np.argsort(-detector.scores_)[:k], flipped).sum()
+    hits_in_sample = np.isin(np.argsort(-in_sample)[:k], flipped).sum()
+    assert hits >= hits_in_sample + 3
 
 
 def test_auto_flags_rows_whose_label_gets_less_than_even_odds():
@@ -239,7 +253,7 @@ def test_auto_flags_rows_whose_label_gets_less_than_even_odds():
     from sknlis._loo import loo_outputs
 
     X, y, _ = _flipped_digits()
-    detector = AdjointOutlierDetector(SingleIndexClassifier())
+    detector = AdjointOutlierDetector(SingleIndexClassifier(random_state=0))
     flagged = detector.fit_predict(X, y) == -1
     model = detector.estimator_
     codes = model._encode_labels(y)
@@ -273,3 +287,17 @@ def test_paper_leverage_of_the_loss_dual_matrix_is_available():
     detector.fit(X, y)
     F = detector.estimator_.adjoint_matrix(X, y)
     np.testing.assert_allclose(detector.scores_, leverage_scores(F), rtol=1e-6)
+
+
+def test_the_fitted_clone_keeps_no_dual_matrix():
+    # The clone kept its n x (p + 1) adjoint_matrix_: a pickled detector was
+    # 50 times larger than its scores need.
+    model = SingleIndexRegressor(random_state=0)
+    detector = AdjointOutlierDetector(model).fit(X, y)
+    assert not hasattr(detector.estimator_, "adjoint_matrix_")
+    assert model.store_adjoint  # the caller's estimator is left as it was
+    assert len(pickle.dumps(detector)) < X.nbytes
+    lean = AdjointOutlierDetector(
+        SingleIndexRegressor(random_state=0, store_adjoint=False)
+    )
+    np.testing.assert_array_equal(detector.scores_, lean.fit(X, y).scores_)

@@ -1,5 +1,7 @@
 """SingleIndexRegressor and TwoLayerReLURegressor: fits, dual matrix, input."""
 
+import threading
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,10 +9,12 @@ import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression, Ridge
+from threadpoolctl import threadpool_info
 
 import sknlis._base
 from sknlis import SingleIndexRegressor, TwoLayerReLURegressor, make_activation
 from sknlis._activations import ACTIVATIONS
+from sknlis._solver import lbfgs
 
 
 def _data(n_samples=60, n_features=3, seed=0):
@@ -270,6 +274,78 @@ def test_converged_fit_does_not_warn(recwarn):
     X, y = _data()
     _single(activation="identity").fit(X, y)
     assert not [w for w in recwarn if issubclass(w.category, ConvergenceWarning)]
+
+
+@pytest.mark.parametrize(
+    ("activation", "x_scale", "y_scale"),
+    [
+        ("swish", 1e-7, 1.0),
+        ("swish", 1.0, 1e-8),
+        ("swish", 1e-6, 1e-6),
+        ("identity", 1e-6, 1.0),
+        ("identity", 1e-7, 1e-7),
+    ],
+)
+def test_small_scale_data_fit_as_the_unscaled(activation, x_scale, y_scale, recwarn):
+    # The gradient tolerance was absolute: features scaled by 1e-7 or targets
+    # by 1e-8 stopped L-BFGS-B at the start, with R^2 near 0 or far below.
+    X, y = _data(n_samples=200)
+    y = y + 2.0  # an intercept to fit besides the weights
+    if activation == "identity" or y_scale != 1:
+        # Targets near 0 keep a swish on its linear part: least squares again.
+        expected = LinearRegression().fit(X, y).score(X, y)
+    else:
+        expected = _single(activation=activation).fit(X, y).score(X, y)
+    model = _single(activation=activation).fit(X * x_scale, y * y_scale)
+    assert model.score(X * x_scale, y * y_scale) == pytest.approx(expected, abs=1e-4)
+    assert not [w for w in recwarn if issubclass(w.category, ConvergenceWarning)]
+
+
+@pytest.mark.parametrize("make", MODELS)
+def test_a_gradient_too_large_to_square_is_a_clear_error(make):
+    # A finite gradient of norm 1e154 made L-BFGS-B step to NaN parameters,
+    # and the fit returned NaN predictions without a word.
+    X, y = np.array([[0.0], [6e77]]), np.zeros(2)
+    with pytest.raises(ValueError, match="overflows float64"):
+        make().fit(X, y)
+
+
+def test_solver_moves_along_a_coordinate_with_a_tiny_gradient():
+    # At the start the gradient (-2e-7) is below tol, yet the minimum at
+    # theta = 1e7 lowers the loss from 1 to 0.
+    def loss_gradient(theta):
+        residual = 1e-7 * theta[0] - 1.0
+        return residual**2, np.array([2e-7 * residual])
+
+    fit = lbfgs(loss_gradient, np.zeros(1), max_iter=50, tol=1e-6)
+    assert fit.converged and fit.loss < 1e-12
+    assert fit.theta[0] == pytest.approx(1e7, rel=1e-6)
+
+
+def test_blas_threads_are_restored_when_fits_interleave():
+    # Fit A starts, fit B starts, A ends, B ends: each restored what it had
+    # found, so B put back A's limit of one thread for good.
+    before = [pool["num_threads"] for pool in threadpool_info()]
+    a_inside, b_inside, a_done = (threading.Event() for _ in range(3))
+
+    def blocking_loss(enter, wait_for):
+        def loss_gradient(theta):
+            enter.set()
+            wait_for.wait(timeout=10)
+            return float(theta @ theta), 2 * theta
+
+        return loss_gradient
+
+    def fit_b():
+        a_inside.wait(timeout=10)
+        lbfgs(blocking_loss(b_inside, a_done), np.ones(2), max_iter=5, tol=1e-6)
+
+    thread = threading.Thread(target=fit_b)
+    thread.start()
+    lbfgs(blocking_loss(a_inside, b_inside), np.ones(2), max_iter=5, tol=1e-6)
+    a_done.set()
+    thread.join()
+    assert [pool["num_threads"] for pool in threadpool_info()] == before
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -1,3 +1,5 @@
+import tracemalloc
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -296,3 +298,33 @@ def test_grid_search_tunes_the_sample_size_of_a_classifier_pipeline():
     np.testing.assert_allclose(
         search.best_estimator_.named_steps["model"].theta_, direct.theta_
     )
+
+
+def test_float32_input_is_converted_one_block_at_a_time():
+    # validate_data converted all of a float32 X to float64 up front.
+    rng = np.random.default_rng(0)
+    X32 = rng.normal(size=(20_000, 50)).astype(np.float32)
+    y32 = rng.normal(size=20_000)
+    sampler = NonlinearImportanceResampler(
+        basis="linear", n_samples=100, block_size=500, random_state=0
+    )
+    tracemalloc.start()
+    sampler.fit_resample(X32, y32)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < X32.astype(np.float64).nbytes / 4
+    reference = NonlinearImportanceResampler(
+        basis="linear", n_samples=100, block_size=500, random_state=0
+    ).fit(X32.astype(np.float64), y32)
+    np.testing.assert_array_equal(sampler.scores_, reference.scores_)
+
+
+def test_a_bad_model_parameter_is_not_blamed_on_the_pilot_size():
+    # Every ValueError of the pilot fit said "too few rows ... Increase
+    # pilot_size", even for c1 > c2.
+    sampler = NonlinearImportanceResampler(
+        SingleIndexRegressor(c1=3.0, c2=2.0), n_samples=100, random_state=0
+    )
+    with pytest.raises(ValueError, match="needs 0 <= c1 < c2") as error:
+        sampler.fit_resample(X, y)
+    assert "pilot_size" not in str(error.value)

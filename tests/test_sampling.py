@@ -89,9 +89,13 @@ def test_the_unbiasedness_check_can_fail():
 
 def test_mixing_bounds_the_weights_and_reaches_zero_score_rows():
     scores = np.array([0.0, 0.0, 1.0, 3.0])
-    s, alpha = 8, 0.5
+    s, alpha = 200, 0.5
     idx, w = importance_sample(scores, s, mix_uniform=alpha, random_state=0)
     assert w.max() <= 4 / (s * alpha) + 1e-12
+    # The zero-score rows are drawn, and they attain the bound.
+    zero_score = np.isin(idx, [0, 1])
+    assert np.isin([0, 1], idx).all()
+    np.testing.assert_allclose(w[zero_score], 4 / (s * alpha))
     idx_none, _ = importance_sample(scores, 1000, random_state=0)
     assert not np.isin([0, 1], idx_none).any()
 
@@ -130,17 +134,37 @@ def test_scores_are_not_modified():
         ([], 1, {}, ValueError, "scores must be a non-empty 1-D"),
         ([[1.0, 2.0]], 1, {}, ValueError, "scores must be a non-empty 1-D"),
         (["a", "b"], 1, {}, TypeError, "scores must be real"),
-        ([1.0, 2.0], 0, {}, ValueError, "n_samples must be at least 1"),
-        ([1.0, 2.0], -3, {}, ValueError, "n_samples must be at least 1"),
-        ([1.0, 2.0], 1.5, {}, ValueError, r"fraction must be in \(0, 1\]"),
+        ([1.0, 2.0], 0, {}, ValueError, "'n_samples' parameter"),
+        ([1.0, 2.0], -3, {}, ValueError, "'n_samples' parameter"),
+        ([1.0, 2.0], 1.5, {}, ValueError, r"'n_samples' .* range \(0.0, 1.0\]"),
         ([1.0, 2.0], 0.1, {}, ValueError, "rounds to 0 rows"),
-        ([1.0, 2.0], "all", {}, TypeError, "n_samples must be an int"),
+        ([1.0, 2.0], "all", {}, TypeError, "'n_samples' parameter"),
+        ([1.0, 2.0], True, {}, TypeError, "n_samples must be an int"),
+        # "no" is truthy: it drew with replacement.
+        ([1.0, 2.0], 1, {"replace": "no"}, TypeError, "'replace' parameter"),
+        ([1.0, 2.0], 1, {"random_state": "x"}, ValueError, "'random_state'"),
         ([1.0, 2.0], 3, {"replace": False}, ValueError, "only 2"),
         ([1.0, 0.0, 0.0], 2, {"replace": False}, ValueError, "positive score"),
-        ([1.0, 2.0], 1, {"mix_uniform": 1.5}, ValueError, "mix_uniform must be"),
-        ([1.0, 2.0], 1, {"mix_uniform": -0.1}, ValueError, "mix_uniform must be"),
+        ([1.0, 2.0], 1, {"mix_uniform": 1.5}, ValueError, "'mix_uniform'"),
+        ([1.0, 2.0], 1, {"mix_uniform": -0.1}, ValueError, "'mix_uniform'"),
     ],
 )
 def test_bad_input_raises(scores, n_samples, kwargs, error, match):
     with pytest.raises(error, match=match):
         importance_sample(scores, n_samples, **kwargs)
+
+
+@pytest.mark.parametrize("replace", [True, False])
+@pytest.mark.parametrize("size", [1e308, 1e-320])
+def test_huge_and_tiny_scores_give_the_weights_of_equal_scores(size, replace):
+    # The sum of [1e308] * 3 overflowed: every weight was inf.
+    idx, w = importance_sample([size] * 3, 3, replace=replace, random_state=0)
+    expected = importance_sample([1.0] * 3, 3, replace=replace, random_state=0)
+    np.testing.assert_array_equal(idx, expected[0])
+    np.testing.assert_array_equal(w, expected[1])
+
+
+def test_more_draws_than_memory_holds_is_a_clear_error():
+    # 10**12 draws failed inside numpy, allocating 7.3 TiB.
+    with pytest.raises(ValueError, match="n_samples=1000000000000 draws do not fit"):
+        importance_sample([1.0, 2.0], 10**12, random_state=0)
