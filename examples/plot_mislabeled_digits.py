@@ -47,7 +47,7 @@ print(f"{len(y)} images, {n_flips} labels flipped")
 # whose leave-one-out model gives their label less than even odds
 # (``contamination="auto"``). The ranking is what matters most: among the
 # ``k`` highest scores, how many are planted flips?
-detector = AdjointOutlierDetector(SingleIndexClassifier())
+detector = AdjointOutlierDetector(SingleIndexClassifier(), random_state=0)
 flagged = detector.fit_predict(X, y) == -1
 ranking = np.argsort(-detector.scores_, kind="stable")
 
@@ -80,7 +80,7 @@ rank_of[ranking] = np.arange(1, len(y) + 1)
 def left_out_prediction(i):
     """The digit predicted for image ``i`` by the model fitted without it."""
     keep = np.arange(len(y)) != i
-    model = SingleIndexClassifier().fit(X[keep], y[keep])
+    model = SingleIndexClassifier(random_state=0).fit(X[keep], y[keep])
     return model.predict(X[i : i + 1])[0]
 
 
