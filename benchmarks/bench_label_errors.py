@@ -58,6 +58,11 @@ Its wall time covers everything it does, cross-validation included.
   default (a regression model on the 0/1 label): ``-decision_function(X, y)``
   and flagged where it is negative (``predict == -1``). Binary tasks only;
   skipped on multiclass tasks with the reason printed.
+* ``sknlis-insample``: the in-sample log loss of the fit that ``sknlis-loo``
+  corrects, ``-decision_function(X, y)`` of ``AdjointOutlierDetector(
+  SingleIndexClassifier())`` (training rows scored as new data); flagged
+  where the fitted model gives the label less than even odds. It measures
+  what the leave-one-out correction adds.
 
 Add a method with one line, before ``main()`` runs (or in a script that
 imports this module), e.g.::
@@ -335,6 +340,9 @@ METHODS = {
     "sknlis-today": sknlis_today,
     "sknlis-loo": sknlis_detector(lambda seed: SingleIndexClassifier()),
     "sknlis-loo-a3": sknlis_detector(lambda seed: SingleIndexClassifier(alpha=3.0)),
+    "sknlis-insample": lambda X, y, seed: detector_scores(
+        AdjointOutlierDetector(SingleIndexClassifier()), X, y
+    ),
     "sknlis-loo-2L": sknlis_detector(
         lambda seed: TwoLayerReLUClassifier(n_hidden=10, alpha=1.0, random_state=seed)
     ),
