@@ -62,7 +62,9 @@ _SHARED_PARAMETERS = """\
 
     tol : float, default={tol}
         L-BFGS-B stops when the largest entry of the projected gradient of
-        ``loss_`` (a weighted mean, see ``loss_``) is at most ``tol``.
+        ``loss_`` (a weighted mean, see ``loss_``) is at most ``tol``,
+        counted in units of the starting loss when that is below 1, so that
+        tiny targets or features do not stop the fit where it started.
 
     store_adjoint : {{"auto"}} or bool, default="auto"
         Whether ``fit`` stores the dual matrix of the training data in

@@ -255,7 +255,9 @@ class TwoLayerReLU:
         n_outputs=1,
         fit_intercept=True,
     ):
-        self.n_features, self.n_hidden, self.n_outputs = n_features, n_hidden, n_outputs
+        # int(): a bool passes scikit-learn's Integral constraint.
+        self.n_features, self.n_hidden = n_features, int(n_hidden)
+        self.n_outputs = n_outputs
         self.activation = (
             make_activation(activation) if isinstance(activation, str) else activation
         )
