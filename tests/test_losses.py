@@ -105,6 +105,29 @@ def test_tiny_multinomial_losses_keep_their_digits():
     assert np.all(np.isfinite(loss.root_gradient(z, y)))
 
 
+@pytest.mark.parametrize("loss", LOSSES[2:], ids=_ids)
+def test_fit_losses_are_exact_at_extreme_logits(loss):
+    # value_gradient is the fit's fast path: row by row it must agree with
+    # the careful loss() (no overflow; the binomial keeps the digits of tiny
+    # losses, the multinomial's log-sum rounds those below 1e-16 to 0, as
+    # log_softmax does) and its gradient with the inverse link minus the label.
+    if isinstance(loss, BinomialLogLoss):
+        z = np.array([-800.0, -40.0, -1e-20, 0.0, 1e-20, 40.0, 800.0] * 2)
+        y = np.repeat([0.0, 1.0], 7)
+        expected_gradient = loss.predict(z) - y
+        tiny = 0.0
+    else:
+        z = np.array([[800.0, 0.0, -800.0], [40.0, 0.0, 0.0], [0.0, 0.0, 0.0]] * 3)
+        y = np.repeat([0, 1, 2], 3)
+        expected_gradient = loss.predict(z) - np.eye(3)[y]
+        tiny = 1e-16
+    for i in range(len(y)):
+        total, G = loss.value_gradient(z[i : i + 1].copy(), y[i : i + 1], None)
+        expected = loss.loss(z[i : i + 1], y[i : i + 1])[0]
+        assert total == pytest.approx(expected, rel=1e-14, abs=tiny)
+        np.testing.assert_allclose(G[0], expected_gradient[i], rtol=1e-14, atol=1e-300)
+
+
 def test_fused_swish_matches_the_activation():
     phi = make_activation("swish", c1=0.5, c2=3.0, zeta=1.7)
     z = np.linspace(-40, 40, 1001)
