@@ -386,6 +386,9 @@ class BaseNonlinearRegressor(RegressorMixin, BaseNonlinearModel):
         return self._loss.predict(z)
 
 
+_LOG_TINY = float(np.log(np.finfo(float).tiny))
+
+
 class BaseNonlinearClassifier(ClassifierMixin, BaseNonlinearModel):
     """Log-loss fit of a nonlinear model whose loss dual matrix is public.
 
@@ -458,7 +461,12 @@ class BaseNonlinearClassifier(ClassifierMixin, BaseNonlinearModel):
         return np.exp(self.predict_log_proba(X))
 
     def predict_log_proba(self, X):
-        """Logarithm of the class probabilities, without rounding to -inf.
+        """Logarithm of the class probabilities.
+
+        Computed from the logits without rounding through the
+        probabilities, and floored at the log of the smallest normal float
+        (about -708), so that :meth:`predict_proba` never underflows to 0 and
+        the two agree.
 
         Parameters
         ----------
@@ -471,8 +479,10 @@ class BaseNonlinearClassifier(ClassifierMixin, BaseNonlinearModel):
         """
         z = self.decision_function(X)
         if z.ndim == 1:
-            return -_softplus(np.column_stack([z, -z]))
-        return log_softmax(z, axis=1)
+            log_proba = -_softplus(np.column_stack([z, -z]))
+        else:
+            log_proba = log_softmax(z, axis=1)
+        return np.maximum(log_proba, _LOG_TINY)
 
     def predict(self, X):
         """Most probable class.

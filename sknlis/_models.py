@@ -296,7 +296,13 @@ class TwoLayerReLU:
         constant shift of that start's outputs.
         """
         d, m, K = self.n_features, self.n_hidden, self.n_outputs
-        theta = np.zeros(self.n_params)
+        try:
+            theta = np.zeros(self.n_params)
+        except MemoryError:
+            raise ValueError(
+                f"n_hidden={m} gives {self.n_params} parameters, too many to hold "
+                "in memory; use fewer hidden units."
+            ) from None
         neurons = theta[: m * self._width].reshape(m, self._width)
         limit = np.sqrt(6.0 / (m + 1))
         neurons[:, :K] = rng.uniform(-limit, limit, size=(m, K))
