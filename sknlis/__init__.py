@@ -8,6 +8,7 @@ them.
 """
 
 from sknlis._activations import Activation, make_activation
+from sknlis._adapters import adjoint_matrix, parameter_vector
 from sknlis._adjoint import quadrature_adjoint, single_index_adjoint, two_layer_adjoint
 from sknlis._classifiers import SingleIndexClassifier, TwoLayerReLUClassifier
 from sknlis._outliers import AdjointOutlierDetector
@@ -26,10 +27,12 @@ __all__ = [
     "SingleIndexRegressor",
     "TwoLayerReLUClassifier",
     "TwoLayerReLURegressor",
+    "adjoint_matrix",
     "importance_sample",
     "leverage_scores",
     "make_activation",
     "norm_scores",
+    "parameter_vector",
     "quadrature_adjoint",
     "single_index_adjoint",
     "two_layer_adjoint",

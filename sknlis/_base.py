@@ -153,6 +153,20 @@ def fill_shared_docs(*, kind, max_iter, tol, alpha):
     return decorate
 
 
+def class_indices(classes, y):
+    """Positions of the labels ``y`` in the sorted ``classes`` of a fit."""
+    y = column_or_1d(check_array(y, ensure_2d=False, dtype=None, input_name="y"))
+    indices = np.searchsorted(classes, y)
+    indices = np.minimum(indices, classes.shape[0] - 1)
+    unseen = classes[indices] != y
+    if np.any(unseen):
+        raise ValueError(
+            f"y contains labels not seen in fit: {np.unique(y[unseen])[:5]!r}; "
+            f"the classes are {classes!r}."
+        )
+    return indices
+
+
 class BaseNonlinearModel(BaseEstimator):
     """A model and a pointwise loss, fitted by L-BFGS-B, with a public dual matrix.
 
@@ -414,16 +428,7 @@ class BaseNonlinearClassifier(ClassifierMixin, BaseNonlinearModel):
         return indices.astype(np.float64) if self.classes_.shape[0] == 2 else indices
 
     def _encode_labels(self, y):
-        y = column_or_1d(check_array(y, ensure_2d=False, dtype=None, input_name="y"))
-        indices = np.searchsorted(self.classes_, y)
-        indices = np.minimum(indices, self.classes_.shape[0] - 1)
-        unseen = self.classes_[indices] != y
-        if np.any(unseen):
-            raise ValueError(
-                f"y contains labels not seen in fit: {np.unique(y[unseen])[:5]!r}; "
-                f"the classes are {self.classes_!r}."
-            )
-        return self._codes(indices)
+        return self._codes(class_indices(self.classes_, y))
 
     def _make_loss(self):
         n_classes = self.classes_.shape[0]

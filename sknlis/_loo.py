@@ -50,7 +50,10 @@ def _curvature(loss, z, y):
 
 
 def _inverse_hessian(G, ridge):
-    """``(G + ridge I)^{-1}``, or the pseudo-inverse when that is singular.
+    """``(G + diag(ridge))^{-1}``, or the pseudo-inverse when that is singular.
+
+    ``ridge`` is a float or one entry per coordinate (``ridge * I`` is then
+    ``diag(ridge)``).
 
     The columns are equilibrated first (the result does not depend on their
     scale); the rank rule is numpy's ``matrix_rank`` tolerance.
@@ -78,8 +81,10 @@ def loo_outputs(model, loss, theta, alpha, X, y, *, block_size=None):
         A model object and a pointwise loss (:mod:`sknlis._models`,
         :mod:`sknlis._losses`) with the fitted ``theta``.
     theta : ndarray of shape (n_params,)
-    alpha : float
-        The fit's ridge penalty (``sum`` scale, as the estimators define it).
+    alpha : float or ndarray of shape (n_params,)
+        The fit's ridge penalty (``sum`` scale, as the estimators define it);
+        an array gives each coordinate its own (scikit-learn leaves
+        intercepts unpenalized).
     X : {ndarray, sparse matrix} of shape (n_samples, n_features)
     y : ndarray of shape (n_samples,)
         Encoded targets, as the loss takes them.

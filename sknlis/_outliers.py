@@ -70,12 +70,18 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
 
     Parameters
     ----------
-    estimator : estimator with ``adjoint_matrix(X, y)``, default=None
-        The model. ``None`` means ``SingleIndexRegressor()`` for numeric
+    estimator : estimator, default=None
+        The model: one with ``adjoint_matrix(X, y)`` (sknlis's), or a
+        scikit-learn estimator that :func:`sknlis.adjoint_matrix` supports
+        (``LogisticRegression``, ``MLPClassifier``, ``MLPRegressor``, ...).
+        ``None`` means ``SingleIndexRegressor()`` for numeric
         targets and ``SingleIndexClassifier()`` for labels that are not
         numbers (strings, booleans). Integer class labels are numbers: pass
-        ``SingleIndexClassifier()`` (or ``TwoLayerReLUClassifier()``) for
-        them. Cloned and fitted on ``(X, y)`` unless ``prefit``.
+        a classifier for them. Cloned and fitted on ``(X, y)`` unless
+        ``prefit``. For ``scores="loo"`` its penalty is mapped to the scale
+        ``sum_i l_i + alpha ||theta||**2`` (the ``L2`` part of an L1 or
+        elastic-net penalty, an approximation; a penalty written as a mean
+        is scaled by the rows ``fit`` sees).
 
     scores : {"auto", "loo", "balanced", "leverage", "norm"}, default="auto"
         How a row is scored; every option is normalized to sum 1 over the
@@ -332,7 +338,7 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
                 "scores='loo' scores each row's label: fit needs y (or use "
                 "scores='balanced' to score inputs alone)."
             )
-        parts = fitted_parts(self.estimator_)
+        parts = fitted_parts(self.estimator_, n_samples=X.shape[0])
         X_model, y_model = parts.encode(self._model_input(X_in, X), y)
         z = loo_outputs(
             parts.model,

@@ -1,20 +1,20 @@
 """What the meta-estimators need from a model: its dual matrix, in row blocks.
 
-A model takes part by offering ``adjoint_matrix(X, y=None)`` and its flat
-parameters ``theta_`` (duck typing, as scikit-learn does with
-``predict_proba``): the dual matrix has ``len(theta_) + 1`` columns, known
-before any row is computed. The resampler and the outlier detector reach a
-model only through the helpers here.
+A model takes part in one of two ways. It offers ``adjoint_matrix(X, y=None)``
+and its flat parameters ``theta_`` (duck typing, as scikit-learn does with
+``predict_proba``; sknlis's estimators do), or it is a fitted scikit-learn
+estimator that :mod:`sknlis._adapters` can read (``LogisticRegression``,
+``MLPRegressor``, ...). Either way the dual matrix has ``len(theta) + 1``
+columns, known before any row is computed. The resampler and the outlier
+detector reach a model only through the helpers here.
 """
-
-from collections.abc import Callable
-from typing import NamedTuple
 
 import numpy as np
 from sklearn.base import clone, is_classifier
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
+from sknlis import _adapters
 from sknlis._classifiers import SingleIndexClassifier
 from sknlis._regressors import SingleIndexRegressor
 from sknlis._validation import check_block_size
@@ -41,39 +41,31 @@ def classifies(estimator, y):
     return np.asarray(y).dtype.kind not in "iuf"
 
 
+def _has_own_adjoint(estimator):
+    return hasattr(estimator, "adjoint_matrix")
+
+
 def n_adjoint_columns(estimator):
     """Columns of a fitted estimator's dual matrix, without computing a row."""
-    return estimator.theta_.shape[0] + 1
+    if _has_own_adjoint(estimator):
+        return estimator.theta_.shape[0] + 1
+    return _adapters.fitted_parts(estimator).theta.shape[0] + 1
 
 
-class FittedParts(NamedTuple):
-    """A fitted estimator's model object, loss, parameters and penalty."""
-
-    model: object
-    loss: object
-    theta: np.ndarray
-    alpha: float
-    encode: Callable  # (X, y) -> the arrays the model and loss take
-
-
-def fitted_parts(estimator):
-    """The :class:`FittedParts` of a fitted sknlis estimator.
+def fitted_parts(estimator, n_samples=None):
+    """The :class:`~sknlis._adapters.FittedParts` of a fitted estimator.
 
     What the leave-one-out scores need beyond the dual matrix: the model's
-    Jacobian rows and the loss's curvature at ``theta``.
+    Jacobian rows and the loss's curvature at ``theta``, and the penalty
+    (``n_samples``: the rows the estimator was fitted on, for objectives
+    written as a mean).
     """
-    if not (hasattr(estimator, "_model") and hasattr(estimator, "_loss")):
+    try:
+        return _adapters.fitted_parts(estimator, n_samples)
+    except TypeError as error:
         raise TypeError(
-            f"{type(estimator).__name__} does not expose its model and loss; "
-            "scores='loo' needs an sknlis regressor or classifier."
-        )
-
-    def encode(X, y):
-        return estimator._validate(X, reset=False), estimator._encode_labels(y)
-
-    return FittedParts(
-        estimator._model, estimator._loss, estimator.theta_, estimator.alpha, encode
-    )
+            f"scores='loo' needs the model and loss of the estimator: {error}"
+        ) from error
 
 
 def linear_rows(X):
@@ -96,9 +88,14 @@ def adjoint_rows(estimator, X, y=None, block_size=None):
     matrix is computed once and kept instead of once per pass.
     """
 
+    if _has_own_adjoint(estimator):
+        compute = estimator.adjoint_matrix
+    else:
+        compute = _adapters.row_source(estimator)
+
     def rows(start, stop):
         X_block = _safe_indexing(X, slice(start, stop))
-        return estimator.adjoint_matrix(X_block, None if y is None else y[start:stop])
+        return compute(X_block, None if y is None else y[start:stop])
 
     n_rows, n_columns = _num_samples(X), n_adjoint_columns(estimator)
     if n_rows <= check_block_size(block_size, n_columns):
@@ -116,15 +113,18 @@ def resolve_estimator(estimator, *, prefit, rng, purpose, classify=False):
     returned as it is and must be fitted; otherwise an unfitted clone is
     returned, seeded from ``rng`` when its ``random_state`` is None so that
     equal seeds give equal results. ``purpose`` completes the sentence
-    "estimator must provide adjoint_matrix(X, y) to ...".
+    "estimator must provide adjoint_matrix(X, y) to ...". A scikit-learn
+    estimator that :mod:`sknlis._adapters` reads needs no such method.
     """
     if estimator is None:
         estimator = SingleIndexClassifier() if classify else SingleIndexRegressor()
-    if not hasattr(estimator, "adjoint_matrix"):
-        raise TypeError(
-            f"estimator must provide adjoint_matrix(X, y) to {purpose}; "
-            f"{type(estimator).__name__} does not."
-        )
+    if not _has_own_adjoint(estimator):
+        try:
+            _adapters.check_supported(estimator)
+        except TypeError as error:
+            raise TypeError(
+                f"estimator must provide adjoint_matrix(X, y) to {purpose}: {error}"
+            ) from error
     if prefit:
         check_is_fitted(
             estimator,

@@ -58,10 +58,13 @@ class NonlinearImportanceResampler(BaseEstimator):
 
     Parameters
     ----------
-    estimator : estimator with ``adjoint_matrix(X, y)``, default=None
+    estimator : estimator, default=None
         The model whose dual matrix scores the rows when ``basis="adjoint"``:
         a regressor's residual dual matrix, or a classifier's log-loss dual
-        matrix. ``None`` means ``SingleIndexRegressor()`` for numeric targets
+        matrix. One with ``adjoint_matrix(X, y)`` (sknlis's), or a
+        scikit-learn estimator that :func:`sknlis.adjoint_matrix` supports
+        (``MLPRegressor``, ``LogisticRegression``, ``PoissonRegressor``,
+        ...). ``None`` means ``SingleIndexRegressor()`` for numeric targets
         and ``SingleIndexClassifier()`` for labels that are not numbers.
         Cloned unless ``prefit``. A classifier's pilot sample gets one extra
         row of each class the uniform draw missed.
@@ -266,8 +269,7 @@ class NonlinearImportanceResampler(BaseEstimator):
             prefit=self.prefit,
             rng=rng,
             classify=classify,
-            purpose="score rows with basis='adjoint' (use an sknlis regressor, "
-            "or basis='linear')",
+            purpose="score rows with basis='adjoint' (or use basis='linear')",
         )
         if self.prefit:
             return estimator

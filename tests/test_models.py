@@ -11,7 +11,7 @@ from _reference import (
 
 from sknlis import make_activation
 from sknlis._activations import ACTIVATIONS
-from sknlis._models import LinearIndex, TwoLayerReLU, raw_output
+from sknlis._models import LinearIndex, MultiLayerPerceptron, TwoLayerReLU, raw_output
 
 
 def central_jacobian(func, theta, h=1e-6):
@@ -32,13 +32,16 @@ def models(n_features):
     yield TwoLayerReLU(n_features, 4, activation="tanh")
     yield TwoLayerReLU(n_features, 4, n_outputs=3)
     yield TwoLayerReLU(n_features, 4, n_outputs=3, fit_intercept=False)
+    yield MultiLayerPerceptron((n_features, 4, 5, 2), "tanh")
+    yield MultiLayerPerceptron((n_features, 4, 1), "logistic")
 
 
 MODELS = list(models(3))
 
 
 def _ids(model):
-    return f"{type(model).__name__}-K{model.n_outputs}-b{int(model.fit_intercept)}" + (
+    intercept = int(getattr(model, "fit_intercept", True))
+    return f"{type(model).__name__}-K{model.n_outputs}-b{intercept}" + (
         f"-{model.activation.name}" if hasattr(model, "activation") else ""
     )
 

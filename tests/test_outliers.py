@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import is_outlier_detector
-from sklearn.linear_model import Ridge
 from sklearn.metrics import roc_auc_score
+from sklearn.tree import DecisionTreeRegressor
 from sklearn.utils import get_tags
 
 from sknlis import (
@@ -160,8 +160,12 @@ def test_inputs_are_not_modified():
         ({"contamination": 0.6}, ValueError, "contamination"),
         ({"contamination": "high"}, ValueError, "contamination"),
         ({"scores": "cook"}, ValueError, "scores"),
-        ({"estimator": Ridge()}, TypeError, "adjoint_matrix"),
-        ({"estimator": Ridge().fit(X, y), "prefit": True}, TypeError, "adjoint"),
+        ({"estimator": DecisionTreeRegressor()}, TypeError, "adjoint_matrix"),
+        (
+            {"estimator": DecisionTreeRegressor().fit(X, y), "prefit": True},
+            TypeError,
+            "LogisticRegression",
+        ),
         ({"estimator": SingleIndexRegressor(), "prefit": True}, ValueError, "fitted"),
         ({"block_size": 0}, ValueError, "block_size"),
     ],
