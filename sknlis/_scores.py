@@ -54,7 +54,8 @@ are exact and representable even when ``1 / max|column|`` overflows.
 from numbers import Integral, Real
 
 import numpy as np
-from scipy import linalg, sparse
+from scipy import linalg
+from scipy.sparse._sparsetools import csr_matvecs
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
@@ -77,12 +78,13 @@ _SQUARE_UNDERFLOW = 1e-280
 # Column scalings 2**e with |e| above this are applied to the rows; smaller
 # ones are folded into the factor, which they cannot overflow.
 _FOLD_EXPONENT = 900
-# Nonzeros per row of F in the sparse sign embedding (Martinsson & Tropp,
-# Acta Numerica 2020, section 9.2, suggest about 8).
-_SKETCH_NONZEROS = 8
+# Nonzeros per row of F in the sparse sign embedding. Martinsson & Tropp
+# (Acta Numerica 2020, section 9.2) suggest up to 8; 4 measured as accurate on
+# coherent and dual matrices (bench_scores.py) at half the cost of a pass.
+_SKETCH_NONZEROS = 4
 # Defaults chosen by benchmarks/bench_scores.py (sketch section): sketch rows
 # per column of F, and Gaussian projections for the row norms.
-_SKETCH_ROWS_PER_COLUMN = 2
+_SKETCH_ROWS_PER_COLUMN = 1.5
 _SKETCH_MARGIN = 1000
 _DEFAULT_PROJECTIONS = 256
 # "auto" sketches only when its estimated flops are below this fraction of
@@ -133,7 +135,7 @@ def _exact_factor(rows, n_rows, n_columns, ridge, block_size):
     if extra is not None:
         G_scaled += (D.T * ridge_diag) @ D
     K, rank = _orthonormalizing_factor(
-        rows, n_rows, block_size, D, G_scaled, extra, _rank_tolerance(G_scaled, n_rows)
+        rows, n_rows, block_size, D, G_scaled, extra, m=n_rows
     )
     return K, rank, exponents
 
@@ -151,12 +153,6 @@ def _live_columns(squared_norms, ridge_diag):
         raise ValueError("F has no nonzero entry: its leverage scores are undefined.")
     # Zero columns span nothing: they get zero rows in K.
     return (norms > 0) & ~swamped, norms
-
-
-def _rank_tolerance(G, n_rows):
-    """numpy's ``matrix_rank`` tolerance for the matrix whose Gram is ``G``."""
-    sigma_max = np.sqrt(linalg.eigvalsh(G, subset_by_index=[len(G) - 1] * 2)[-1])
-    return max(n_rows, len(G)) * np.finfo(float).eps * sigma_max
 
 
 def leverage_factor(rows, n_rows, n_columns, *, ridge=0.0, block_size=None):
@@ -192,38 +188,58 @@ def leverage_factor(rows, n_rows, n_columns, *, ridge=0.0, block_size=None):
     return K, rank
 
 
-def _orthonormalizing_factor(rows, n_rows, block_size, K, G, extra, tol):
+def _orthonormalizing_factor(rows, n_rows, block_size, K, G, extra, tol=None, m=None):
     """``K_out`` such that ``F K_out`` is orthonormal and spans ``range(F K)``.
 
     ``G`` is the Gram matrix of ``F K`` (with the ridge rows ``extra``);
-    directions with singular value at most ``tol`` are dropped.
+    directions with singular value at most ``tol`` are dropped; by default
+    ``tol = max(m, k) * eps * sigma_max`` (numpy's ``matrix_rank`` rule for an
+    ``m x k`` matrix). ``K=None`` stands for the identity (saves ``k^3``
+    products on a held sketch).
     """
-    eigval, eigvec = linalg.eigh(G)
+
+    def times_K(M):
+        return M if K is None else K @ M
+
+    # Divide and conquer: the fastest LAPACK route to all eigenvectors.
+    eigval, eigvec = linalg.eigh(G, driver="evd")
+    if tol is None:
+        tol = max(m, len(G)) * np.finfo(float).eps * np.sqrt(max(eigval[-1], 0.0))
     if eigval[-1] <= tol**2:
-        return K[:, :0], 0
+        return times_K(np.zeros((len(G), 0))), 0
     if eigval[0] >= eigval[-1] / _DIRECT_COND:
         keep = eigval > tol**2
-        return K @ (eigvec[:, keep] / np.sqrt(eigval[keep])), int(keep.sum())
+        return times_K(eigvec[:, keep] / np.sqrt(eigval[keep])), int(keep.sum())
     # Resolved and above the rank tolerance: deeper levels have small
     # eigenvalues, and noise there must not pass for a direction.
     big = (eigval > eigval[-1] * _SPLIT) & (eigval > tol**2)
     precondition = eigvec[:, big] / np.sqrt(eigval[big])
     small = eigvec[:, ~big]
     n_big = precondition.shape[1]
-    both = K @ np.hstack([precondition, small])
-    joint = _gram(rows, n_rows, K.shape[0], block_size, both, extra)
+    joint = _gram(
+        rows,
+        n_rows,
+        len(G),
+        block_size,
+        times_K(np.hstack([precondition, small])),
+        extra,
+    )
     G_AA, G_AC, G_CC = (
         joint[:n_big, :n_big],
         joint[:n_big, n_big:],
         joint[n_big:, n_big:],
     )
-    eigval_A, eigvec_A = linalg.eigh(G_AA)
-    K_A = K @ precondition @ (eigvec_A / np.sqrt(eigval_A))
+    # G_AA = I + O(eps / _SPLIT): its Cholesky factor finishes the job
+    # (CholeskyQR2) at a fraction of an eigensolver's cost.
+    R_A = linalg.cholesky(G_AA, check_finite=False)
+    K_A = times_K(
+        linalg.solve_triangular(R_A, precondition.T, trans="T", check_finite=False).T
+    )
     if not small.shape[1]:
         return K_A, n_big
     # C minus its projection on A: the part of range(F K) that G blurred.
-    coefficients = linalg.solve(G_AA, G_AC, assume_a="pos")
-    K_C = K @ (small - precondition @ coefficients)
+    coefficients = linalg.cho_solve((R_A, False), G_AC, check_finite=False)
+    K_C = times_K(small - precondition @ coefficients)
     G_C = G_CC - G_AC.T @ coefficients
     K_rest, rank_rest = _orthonormalizing_factor(
         rows, n_rows, block_size, K_C, (G_C + G_C.T) / 2, extra, tol
@@ -358,26 +374,25 @@ def _splitmix64(x):
 
 
 def _sparse_sign_block(seed, start, stop, n_groups):
-    """Columns ``start:stop`` of the embedding, as a sparse matrix.
+    """Columns ``start:stop`` of the embedding, as CSR arrays.
 
     Row ``i`` of ``F`` goes to one bucket in each of ``_SKETCH_NONZEROS``
     groups of ``n_groups`` sketch rows, with a random sign: distinct buckets,
     drawn from a hash of ``(seed, i)``, so the embedding does not depend on
-    the block size. Returns the touched sketch rows and the sparse block
-    mapping ``F[start:stop]`` onto them.
+    the block size. Returns ``(indptr, indices, data)`` of the
+    ``(nnz * n_groups) x (stop - start)`` block in CSR form.
     """
     nnz = _SKETCH_NONZEROS
     slots = np.arange(start, stop, dtype=np.uint64)[:, None] * np.uint64(nnz)
-    hashes = _splitmix64(slots + np.arange(nnz, dtype=np.uint64) + seed)
+    hashes = _splitmix64(slots + np.arange(nnz, dtype=np.uint64) + seed).ravel()
     buckets = (hashes >> np.uint64(1)) % np.uint64(n_groups)
-    buckets = buckets.astype(np.intp) + n_groups * np.arange(nnz)
-    signs = np.where(hashes & np.uint64(1), 1.0, -1.0) / np.sqrt(nnz)
-    touched, local = np.unique(buckets, return_inverse=True)
-    block_rows = np.repeat(np.arange(stop - start), nnz)
-    S = sparse.csr_array(
-        (signs.ravel(), (local.ravel(), block_rows)), shape=(len(touched), stop - start)
-    )
-    return touched, S
+    buckets = buckets.astype(np.intp) + np.tile(n_groups * np.arange(nnz), stop - start)
+    order = np.argsort(buckets, kind="stable")
+    indptr = np.zeros(nnz * n_groups + 1, dtype=np.intp)
+    np.cumsum(np.bincount(buckets, minlength=nnz * n_groups), out=indptr[1:])
+    columns = np.repeat(np.arange(stop - start, dtype=np.intp), nnz)[order]
+    signs = np.where(hashes[order] & np.uint64(1), 1.0, -1.0) / np.sqrt(nnz)
+    return indptr, columns, signs
 
 
 def _sketch_pass(rows, n_rows, n_columns, block_size, seed, n_groups):
@@ -387,10 +402,22 @@ def _sketch_pass(rows, n_rows, n_columns, block_size, seed, n_groups):
     # Non-finite input is detected from col_max by the caller.
     with np.errstate(over="ignore", invalid="ignore"):
         for start, stop in row_blocks(n_rows, block_size):
-            block = rows(start, stop)
+            block = np.ascontiguousarray(rows(start, stop))
             np.maximum(col_max, np.abs(block).max(axis=0), out=col_max)
-            touched, S = _sparse_sign_block(seed, start, stop, n_groups)
-            SF[touched] += S @ block
+            indptr, columns, signs = _sparse_sign_block(seed, start, stop, n_groups)
+            # SF += S_block @ block, accumulated in place by the kernel behind
+            # scipy's csr_array @ ndarray: `SF[touched] += S @ block` would
+            # gather and scatter the touched rows, three times slower.
+            csr_matvecs(
+                SF.shape[0],
+                stop - start,
+                n_columns,
+                indptr,
+                columns,
+                signs,
+                block.ravel(),
+                SF.ravel(),
+            )
     if not np.all(np.isfinite(col_max)):
         raise ValueError("F contains NaN or infinity: its scores are undefined.")
     return SF, col_max
@@ -416,10 +443,10 @@ def _sketch_factor(A, extra, n_rows):
         _array_rows(A),
         A.shape[0],
         check_block_size(None, A.shape[1]),
-        np.eye(A.shape[1]),
+        None,
         G,
         extra,
-        _rank_tolerance(G, n_rows),
+        m=n_rows,
     )
 
 
@@ -441,7 +468,11 @@ def _sketch_leverage(
         fold = exponents
     ridge_diag = _scaled_ridge(ridge, exponents)
     live, norms = _live_columns(np.einsum("ij,ij->j", SF, SF), ridge_diag)
-    A = SF[:, live] / norms[live]
+    if np.all(live):
+        A = SF  # equilibrated in place: the sketch is the largest array held
+        A /= norms
+    else:
+        A = SF[:, live] / norms[live]
     extra = np.diag(np.sqrt(ridge_diag[live]) / norms[live]) if ridge > 0 else None
     del SF
     K_live, rank = _sketch_factor(A, extra, n_rows)
@@ -468,7 +499,7 @@ def _sketch_defaults(n_columns, sketch_size, n_projections):
     if sketch_size is None:
         # Per-row distortion has relative spread about sqrt(2 / (r1 - k)):
         # the margin over k keeps it below the projections' for small k.
-        sketch_size = _SKETCH_ROWS_PER_COLUMN * n_columns + _SKETCH_MARGIN
+        sketch_size = int(_SKETCH_ROWS_PER_COLUMN * n_columns) + _SKETCH_MARGIN
     if n_projections is None:
         n_projections = _DEFAULT_PROJECTIONS
     return sketch_size, n_projections
@@ -616,7 +647,7 @@ def leverage_scores(
         - ``"sketch"``: the fast approximation of Drineas et al. (2012): a
           sparse sign embedding of ``sketch_size`` rows, a rank-revealing
           factor of it, and ``n_projections`` Gaussian projections for the
-          row norms, in ``O(n_samples * n_columns * (8 + n_projections) +
+          row norms, in ``O(n_samples * n_columns * (4 + n_projections) +
           sketch_size * n_columns**2)``. The scores are random (see
           ``random_state``). With the defaults, measured on two-layer dual
           matrices and on random, coherent and rank-deficient matrices
@@ -637,7 +668,7 @@ def leverage_scores(
         factoring ``[S F; sqrt(ridge) I]``.
     sketch_size : int, default=None
         Rows of the embedding, at least ``n_columns``. Default:
-        ``2 * n_columns + 1000``. Each row's score is distorted with relative
+        ``int(1.5 * n_columns) + 1000``. Each row's score is distorted with relative
         standard deviation about ``sqrt(2 / (sketch_size - rank))``.
     n_projections : int, default=None
         Gaussian projections for the row norms. Default: 256. Each row's

@@ -443,7 +443,8 @@ def sketch_cases(n=3000, k=302):
     coherent = G.copy()
     coherent[rng.choice(n, 20, replace=False)] *= 100.0
     low_rank = G[:, : k // 2] @ rng.normal(size=(k // 2, k))
-    return {"two_layer": two_layer_dual(n), "coherent": coherent, "rank_def": low_rank}
+    two_layer = two_layer_dual(n, m=k // 50)
+    return {"two_layer": two_layer, "coherent": coherent, "rank_def": low_rank}
 
 
 SKETCH_CASES = sketch_cases()
