@@ -41,6 +41,23 @@ Targets: at n = 300,000 and 1,000,000 with k = 50, ``leverage_scores`` takes
 at most 0.35x the QR baseline's time and at most 0.5x ``F.nbytes`` of peak
 extra memory, and its error is at most 1e-8 / n on every case.
 
+4. Sketched leverage (``method="sketch"``, issue 10), against
+   ``method="exact"`` in the same run, on a two-layer ReLU dual matrix
+   (``m = 100`` hidden units, ``d = 50`` Student-t(3) features, ``k = 5,202``
+   columns) whose rows are generated block by block from ``X`` by
+   ``two_layer_adjoint``: the ``n x k`` matrix is never held (it would be
+   41.6 GB at n = 1e6). Time and peak extra memory (tracemalloc) of both;
+   the exact time at large ``n`` is estimated from a least-squares line
+   ``a + b n`` through exact runs at smaller ``n`` (its cost is
+   ``O(n k^2)`` plus a fixed ``O(k^3)``), and the table says so. Accuracy:
+   total-variation distance to the exact scores and the fraction of rows
+   within ``[0.5, 2]`` times their exact score, on that dual matrix and on
+   random, coherent (20 rows scaled by 100) and rank-deficient (rank k/2)
+   Gaussian matrices, for the default and other ``n_projections``.
+
+   Targets: sketch time <= 0.05x exact at n = 1e6, k ~ 5,000; TV <= 0.05 and
+   >= 95% of rows within [0.5, 2] with the defaults.
+
 BLAS threads are pinned with ``threadpoolctl`` (``--threads``, default 1) and
 the BLAS libraries, their kernels and thread counts are printed. If
 ``OPENBLAS_CORETYPE`` or ``OPENBLAS_L2_SIZE`` is set, the script re-executes
@@ -51,6 +68,7 @@ How to run (from the repository root; the full run takes several minutes)::
     PYTHONPATH=. python benchmarks/bench_scores.py
     PYTHONPATH=. python benchmarks/bench_scores.py --quick
     PYTHONPATH=. python benchmarks/bench_scores.py --n 300000 --k 50 --no-accuracy
+    PYTHONPATH=. python benchmarks/bench_scores.py --sketch-only   # ~40 min
 """
 
 import argparse
@@ -66,7 +84,7 @@ from scipy import linalg
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import sknlis._scores as scores_module
-from sknlis import leverage_scores
+from sknlis import leverage_scores, make_activation, two_layer_adjoint
 
 OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 BASELINE_NAME = 'scipy.linalg.qr(F, mode="economic") + row norms of Q'
@@ -76,6 +94,9 @@ MEMORY_TARGET = 0.5
 ERROR_TARGET = 1e-8
 TARGET_K = 50
 TARGET_N = (300_000, 1_000_000)
+SKETCH_TIME_TARGET = 0.05
+SKETCH_TV_TARGET = 0.05
+SKETCH_BAND_TARGET = 0.95
 
 
 # ----------------------------------------------------------------------------
@@ -402,6 +423,224 @@ def print_verdict(speed_rows, accuracy_rows):
 
 
 # ----------------------------------------------------------------------------
+# Sketched leverage
+# ----------------------------------------------------------------------------
+
+
+class TwoLayerRows:
+    """Rows of a two-layer ReLU dual matrix, computed block by block.
+
+    Only ``X`` (``n x d``) and ``y`` are held. ``theta`` is random with the
+    usual fan-in scaling; the features are heavy-tailed (Student t, 3 dof).
+    """
+
+    def __init__(self, n, d, m, seed):
+        rng = np.random.default_rng(seed)
+        self.X = rng.standard_t(3, size=(n, d))
+        self.y = rng.standard_t(3, size=n)
+        self.theta = rng.standard_normal(m * (d + 2) + 1) / np.sqrt(d)
+        self.m = m
+        self.activation = make_activation("identity")
+        self.shape = (n, m * (d + 2) + 2)
+
+    def __call__(self, start, stop):
+        return two_layer_adjoint(
+            self.X[start:stop],
+            self.theta,
+            self.m,
+            self.activation,
+            y=self.y[start:stop],
+        )
+
+
+def timed_peak(func):
+    """``(CPU seconds, wall seconds, peak extra bytes, result)`` of one call.
+
+    With BLAS on one thread, the process's CPU time is the work done, and
+    unlike wall time it does not grow when other jobs share the cores: the
+    ratios use it. tracemalloc is on during the call.
+    """
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        start, start_cpu = time.perf_counter(), time.process_time()
+        result = func()
+        cpu = time.process_time() - start_cpu
+        seconds = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return cpu, seconds, peak - before, result
+
+
+def dual_scores(rows, method, **kwargs):
+    return scores_module.blocked_leverage_scores(
+        rows, *rows.shape, method=method, **kwargs
+    )
+
+
+def sketch_accuracy(exact, approx):
+    """Total-variation distance and fraction of rows within [0.5, 2]x."""
+    positive = exact > 0
+    ratio = approx[positive] / exact[positive]
+    within = np.mean((ratio >= 0.5) & (ratio <= 2.0))
+    return 0.5 * np.abs(approx - exact).sum(), within
+
+
+def sketch_timing(args):
+    """Exact at small n (fitted), sketch at large n; returns rows and accuracy."""
+    exact_runs, accuracy_rows = [], []
+    for n in args.sketch_exact_n:
+        rows = TwoLayerRows(n, args.sketch_d, args.sketch_m, args.seed)
+        print(f"  exact  n={n:,} k={rows.shape[1]:,} ...", flush=True)
+        cpu, seconds, peak, exact = timed_peak(lambda: dual_scores(rows, "exact"))
+        exact_runs.append((n, cpu, seconds, peak))
+        last = (rows, exact)
+    slope, intercept = np.polyfit(*zip(*[(n, cpu) for n, cpu, _, _ in exact_runs]), 1)
+    rows, exact = last
+    for n_projections in args.sketch_projections:
+        for seed in range(args.sketch_seeds):
+            approx = dual_scores(
+                rows, "sketch", n_projections=n_projections, random_state=seed
+            )
+            tv, within = sketch_accuracy(exact, approx)
+            accuracy_rows.append(
+                ("two-layer dual", *rows.shape, n_projections, seed, tv, within)
+            )
+    table = []
+    measured = {n: (cpu, wall, peak) for n, cpu, wall, peak in exact_runs}
+    for n in sorted({max(args.sketch_exact_n), *args.sketch_n}):
+        rows = TwoLayerRows(n, args.sketch_d, args.sketch_m, args.seed)
+        print(f"  sketch n={n:,} ...", flush=True)
+        cpu, seconds, peak, _ = timed_peak(
+            lambda: dual_scores(rows, "sketch", random_state=0)
+        )
+        exact_t, exact_wall, exact_peak = measured.get(n, (None, None, None))
+        table.append(
+            {
+                "n": n,
+                "k": rows.shape[1],
+                "sketch_s": cpu,
+                "sketch_wall": seconds,
+                "exact_wall": exact_wall,
+                "sketch_mib": peak / 2**20,
+                "exact_s": exact_t,
+                "exact_est_s": intercept + slope * n,
+                "exact_mib": exact_peak and exact_peak / 2**20,
+                "dual_gib": n * rows.shape[1] * 8 / 2**30,
+            }
+        )
+    return table, accuracy_rows, (intercept, slope, args.sketch_exact_n)
+
+
+def sketch_case(name, n, k, rng):
+    """In-memory matrices for the accuracy table."""
+    if name == "two-layer dual (small)":
+        return TwoLayerRows(n, 48, k // 50, 0)(0, n)
+    G = rng.standard_normal((n, k))
+    if name == "coherent":
+        G[rng.choice(n, 20, replace=False)] *= 100.0
+    elif name == "rank-deficient":
+        G = G[:, : k // 2] @ rng.standard_normal((k // 2, k))
+    return G
+
+
+def sketch_accuracy_cases(args, rng):
+    out = []
+    n, k = args.sketch_case_n, args.sketch_case_k
+    for name in ("random", "coherent", "rank-deficient", "two-layer dual (small)"):
+        print(f"  sketch accuracy {name} n={n:,} ...", flush=True)
+        F = sketch_case(name, n, k, rng)
+        exact = leverage_scores(F, method="exact")
+        for n_projections in args.sketch_projections:
+            for seed in range(args.sketch_seeds):
+                approx = leverage_scores(
+                    F, method="sketch", n_projections=n_projections, random_state=seed
+                )
+                out.append(
+                    (
+                        name,
+                        *F.shape,
+                        n_projections,
+                        seed,
+                        *sketch_accuracy(exact, approx),
+                    )
+                )
+    return out
+
+
+def print_sketch_tables(table, accuracy_rows, fit):
+    intercept, slope, fit_n = fit
+    print(
+        "\nSketched vs exact leverage on a two-layer dual matrix generated block "
+        "by block (baseline: method='exact', same run)"
+    )
+    print(
+        f"exact CPU time = {intercept:.1f} s + {slope * 1e6:.1f} s per 1e6 rows: "
+        f"a least-squares line through the exact runs at n = "
+        f"{', '.join(f'{n:,}' for n in fit_n)} (est. = estimated from it)"
+    )
+    print(
+        "| n | k | dual matrix GiB (never held) | sketch CPU s | exact CPU s | "
+        "sketch/exact | sketch wall s | exact wall s | sketch peak MiB "
+        "| exact peak MiB |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in table:
+        exact = r["exact_s"]
+        shown = (
+            f"{exact:.1f}" if exact is not None else f"{r['exact_est_s']:.0f} (est.)"
+        )
+        ratio = r["sketch_s"] / (exact if exact is not None else r["exact_est_s"])
+        print(
+            f"| {r['n']:,} | {r['k']:,} | {r['dual_gib']:.1f} | {r['sketch_s']:.1f} "
+            f"| {shown} | {ratio:.3f} | {r['sketch_wall']:.1f} "
+            f"| {fmt(r['exact_wall'], '.1f')} | {r['sketch_mib']:.0f} "
+            f"| {fmt(r['exact_mib'], '.0f')} |"
+        )
+    print(
+        "\nAccuracy of the sketch (defaults: sketch_size = int(1.5 k) + 1000, "
+        f"{scores_module._SKETCH_NONZEROS} nonzeros per row)"
+    )
+    print("| matrix | n | k | n_projections | seed | TV to exact | rows in [0.5, 2]x |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, n, k, r2, seed, tv, within in accuracy_rows:
+        print(f"| {name} | {n:,} | {k:,} | {r2} | {seed} | {tv:.4f} | {within:.4f} |")
+
+
+def print_sketch_verdict(table, accuracy_rows):
+    print("\nVerdict (sketch):")
+    large = [r for r in table if r["n"] >= 1_000_000]
+    if large:
+        worst = max(r["sketch_s"] / r["exact_est_s"] for r in large)
+        status = "PASS" if worst <= SKETCH_TIME_TARGET else "FAIL"
+        print(
+            f"  time sketch/exact(est.) at n >= 1e6: {worst:.3f} "
+            f"(target <= {SKETCH_TIME_TARGET}) {status}"
+        )
+    default = [r for r in accuracy_rows if r[3] == scores_module._DEFAULT_PROJECTIONS]
+    if default:
+        tv = max(r[5] for r in default)
+        within = min(r[6] for r in default)
+        print(
+            f"  default n_projections: worst TV {tv:.4f} (target <= "
+            f"{SKETCH_TV_TARGET}) {'PASS' if tv <= SKETCH_TV_TARGET else 'FAIL'}; "
+            f"worst fraction in [0.5, 2] {within:.4f} (target >= "
+            f"{SKETCH_BAND_TARGET}) "
+            f"{'PASS' if within >= SKETCH_BAND_TARGET else 'FAIL'}"
+        )
+
+
+def run_sketch_section(args, rng):
+    accuracy_rows = sketch_accuracy_cases(args, rng)
+    table, dual_accuracy, fit = sketch_timing(args)
+    accuracy_rows = dual_accuracy + accuracy_rows
+    print_sketch_tables(table, accuracy_rows, fit)
+    print_sketch_verdict(table, accuracy_rows)
+
+
+# ----------------------------------------------------------------------------
 # Main
 # ----------------------------------------------------------------------------
 
@@ -448,8 +687,26 @@ def parse_args(argv=None):
         default=1.5,
         help="estimated SVD time / QR baseline time, to decide on the reference",
     )
+    sketch = parser.add_argument_group("sketch section")
+    sketch.add_argument("--sketch-only", action="store_true")
+    sketch.add_argument("--no-sketch", action="store_true")
+    sketch.add_argument("--sketch-n", type=int, nargs="+", default=[1_000_000])
+    sketch.add_argument(
+        "--sketch-exact-n", type=int, nargs="+", default=[10_000, 20_000, 40_000]
+    )
+    sketch.add_argument("--sketch-m", type=int, default=100, help="hidden units")
+    sketch.add_argument("--sketch-d", type=int, default=50, help="features")
+    sketch.add_argument(
+        "--sketch-projections", type=int, nargs="+", default=[128, 256, 512]
+    )
+    sketch.add_argument("--sketch-seeds", type=int, default=2)
+    sketch.add_argument("--sketch-case-n", type=int, default=50_000)
+    sketch.add_argument("--sketch-case-k", type=int, default=602)
     args = parser.parse_args(argv)
     if args.quick:
+        args.sketch_n, args.sketch_exact_n = [60_000], [3_000, 6_000]
+        args.sketch_m, args.sketch_case_n, args.sketch_case_k = 10, 6_000, 302
+        args.sketch_seeds = 1
         args.n, args.k = [20_000, 60_000], [10, 50]
         args.sm_probe_n = 5_000
         if args.accuracy_n is None:
@@ -467,6 +724,11 @@ def main(argv=None):
         print(f"numpy {np.__version__}; BLAS threads pinned to {args.threads}:")
         print_blas_info()
         print_load("at start")
+        if not args.no_sketch:
+            run_sketch_section(args, rng)
+            print_load("after the sketch section")
+        if args.sketch_only:
+            return
         speed_rows = []
         for n in args.n:
             for k in args.k:
