@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sknlis._scores import leverage_factor
+from sknlis._scores import leverage_factor, leverage_plan, sketched_factors
 from sknlis._validation import check_block_size, row_blocks
 
 __all__ = [
@@ -94,7 +94,9 @@ class OutlierBasis:
         return bool(self.totals[_RESIDUAL] > tol**2 * self.totals[_LABEL_SQ])
 
 
-def fit_outlier_basis(rows, n_rows, n_columns, *, labelled, block_size=None):
+def fit_outlier_basis(
+    rows, n_rows, n_columns, *, labelled, block_size=None, method="exact", rng=None
+):
     """Training factor and sums of the dual matrix whose rows ``rows`` gives.
 
     Parameters
@@ -108,6 +110,13 @@ def fit_outlier_basis(rows, n_rows, n_columns, *, labelled, block_size=None):
         column belongs to the model part.
     block_size : int, default=None
         Rows per block.
+    method : {"auto", "exact", "sketch"}, default="exact"
+        How the model part's leverage is computed (see
+        :func:`sknlis.leverage_scores`). With the sketch, the coefficients of
+        ``c`` come from the same preconditioned iteration, preconditioned by
+        the sketch's factor instead of the exact one.
+    rng : RandomState, default=None
+        The sketch's randomness.
 
     Returns
     -------
@@ -123,9 +132,24 @@ def fit_outlier_basis(rows, n_rows, n_columns, *, labelled, block_size=None):
     def model_rows(start, stop):
         return rows(start, stop)[:, :n_model]
 
-    K, rank = leverage_factor(model_rows, n_rows, n_model, block_size=block_size)
+    method, sketch_size, n_projections = leverage_plan(method, n_rows, n_model)
+    if method == "sketch":
+        precondition, K, rank, scaled = sketched_factors(
+            model_rows,
+            n_rows,
+            n_model,
+            sketch_size=sketch_size,
+            n_projections=n_projections,
+            block_size=block_size,
+            rng=rng,
+        )
+    if method != "sketch" or scaled is not model_rows:
+        # Column scales too far apart to fold into the factor: exact.
+        K, rank = leverage_factor(model_rows, n_rows, n_model, block_size=block_size)
     beta = None
-    if labelled:
+    if labelled and method == "sketch":
+        beta = _label_coefficients(rows, n_rows, n_model, precondition, block_size)
+    elif labelled:
         beta = np.zeros(n_model)
         # Project c onto span(M) twice: one Gram-Schmidt pass loses digits
         # when c is nearly in the span ("twice is enough").
@@ -140,6 +164,53 @@ def fit_outlier_basis(rows, n_rows, n_columns, *, labelled, block_size=None):
     parts = row_parts(partial, rows, n_rows, labelled=labelled, block_size=block_size)
     basis = OutlierBasis(K, rank, beta, parts.sum(axis=0), n_rows)
     return basis, parts
+
+
+# Preconditioned conjugate gradients stop when the normal-equation residual
+# M^T (c - M beta) is this small relative to M^T c: about ten passes with
+# the sketch's preconditioner.
+_CG_TOLERANCE = 1e-12
+_CG_MAX_ITER = 100
+
+
+def _label_coefficients(rows, n_rows, n_model, precondition, block_size):
+    """Coefficients of the label column ``c`` on the model part ``M``, sketched.
+
+    Conjugate gradients on ``M^T M beta = M^T c``, preconditioned by the
+    sketch's ``K K^T`` (an approximation of ``(M^T M)^+``): one pass over the
+    rows per iteration, and convergence however far the sketch's distortion
+    is from 1, where a plain preconditioned iteration diverges once it
+    exceeds 2. (The exact factor needs no iteration but the two projections
+    that restore the digits one loses, done by the caller.)
+    """
+
+    def normal_product(vector, with_label):
+        out = np.zeros(n_model)
+        for start, stop in row_blocks(n_rows, block_size):
+            block = rows(start, stop)
+            M = block[:, :n_model]
+            out += M.T @ ((block[:, n_model] if with_label else 0.0) - M @ vector)
+        return out
+
+    beta = np.zeros(n_model)
+    residual = normal_product(beta, True)
+    target = np.linalg.norm(residual)
+    step = precondition @ (precondition.T @ residual)
+    direction, rz = step, residual @ step
+    for _ in range(_CG_MAX_ITER):
+        if not np.linalg.norm(residual) > _CG_TOLERANCE * target or rz <= 0:
+            break
+        product = -normal_product(direction, False)  # M^T M direction
+        curvature = direction @ product
+        if not curvature > 0:
+            break
+        alpha = rz / curvature
+        beta += alpha * direction
+        residual -= alpha * product
+        step = precondition @ (precondition.T @ residual)
+        rz, rz_old = residual @ step, rz
+        direction = step + (rz / rz_old) * direction
+    return beta
 
 
 def row_parts(basis, rows, n_rows, *, labelled, block_size=None):
@@ -199,7 +270,10 @@ def outlier_scores(basis, parts, score):
         return (parts[:, _MODEL_SQ] + parts[:, _LABEL_SQ]) / (
             totals[_MODEL_SQ] + totals[_LABEL_SQ]
         )
-    model = parts[:, _LEVERAGE]
+    # Sketched leverage is biased up by a common factor (about
+    # r1 / (r1 - k) for a sketch of r1 rows); rescaling the training total to
+    # the rank removes it and leaves exact leverage as it is.
+    model = parts[:, _LEVERAGE] * (basis.rank / totals[_LEVERAGE])
     if not basis.has_residual:
         return model / basis.rank
     residual = parts[:, _RESIDUAL] / totals[_RESIDUAL]

@@ -124,6 +124,15 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
     prefit : bool, default=False
         Use ``estimator`` as it is, already fitted; ``fit`` then only scores.
 
+    leverage_method : {"auto", "exact", "sketch"}, default="auto"
+        How leverage is computed (see :func:`sknlis.leverage_scores`):
+        ``"auto"`` sketches wide dual matrices (about 900 columns and more,
+        e.g. a two-layer network with 20 or more hidden units on 40
+        features) when the rows are several times more than the sketch, and
+        computes small ones exactly; ``"exact"`` forces exact scores. The
+        sketch's scores are within a total-variation distance of about 0.04
+        of the exact ones, every row within ``[0.5, 2]`` times its exact
+        score, in a few percent of the exact time at scale.
     block_size : int, default=None
         Rows of the dual matrix computed at a time; ``None`` means blocks of
         about 8 MiB. Bounds the memory of wide dual matrices.
@@ -247,6 +256,7 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
             Interval(Real, 0, 0.5, closed="right"),
         ],
         "prefit": ["boolean"],
+        "leverage_method": [StrOptions({"auto", "exact", "sketch"})],
         "block_size": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
     }
@@ -258,6 +268,7 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
         scores="auto",
         contamination="auto",
         prefit=False,
+        leverage_method="auto",
         block_size=None,
         random_state=None,
     ):
@@ -265,6 +276,7 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
         self.scores = scores
         self.contamination = contamination
         self.prefit = prefit
+        self.leverage_method = leverage_method
         self.block_size = block_size
         self.random_state = random_state
 
@@ -295,22 +307,18 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
         if y is not None and not classify:
             y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
         self._labelled, self._classify = y is not None, classify
+        rng = check_random_state(self.random_state)
         if y is None and not self.prefit:
             self.estimator_ = None
         else:
             self.estimator_ = resolve_estimator(
                 self.estimator,
                 prefit=self.prefit,
-                rng=check_random_state(self.random_state),
+                rng=rng,
                 purpose="score rows by their dual matrix",
                 classify=classify,
             )
             if not self.prefit:
-                # The scores recompute the dual matrix in blocks: the clone
-                # need not keep its own n x (p + 1) copy (a pickled detector
-                # was 50 times larger with it).
-                if "store_adjoint" in self.estimator_.get_params():
-                    self.estimator_.set_params(store_adjoint=False)
                 self.estimator_.fit(X_in, y)
         self._scores = self.scores
         if self.scores == "auto":
@@ -327,6 +335,8 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
             # of its own to split off.
             labelled=self._labelled and not classify,
             block_size=self.block_size,
+            method=self.leverage_method,
+            rng=rng,
         )
         self.scores_ = outlier_scores(self._basis, parts, self._scores)
         self._set_offset(AUTO_THRESHOLD)

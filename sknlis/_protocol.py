@@ -109,11 +109,13 @@ def resolve_estimator(estimator, *, prefit, rng, purpose, classify=False):
 
     ``None`` means ``SingleIndexRegressor()``, or ``SingleIndexClassifier()``
     when ``classify`` (the labels are not numbers). With ``prefit`` the
-    estimator is
-    returned as it is and must be fitted; otherwise an unfitted clone is
-    returned, seeded from ``rng`` when its ``random_state`` is None so that
-    equal seeds give equal results. ``purpose`` completes the sentence
-    "estimator must provide adjoint_matrix(X, y) to ...". A scikit-learn
+    estimator is returned as it is and must be fitted; otherwise an unfitted
+    clone is returned, seeded from ``rng`` when its ``random_state`` is None
+    so that equal seeds give equal results, and told not to store its
+    training dual matrix: the scores recompute it in blocks, and a stored
+    ``n x (p + 1)`` copy made a pickled detector 50 times larger.
+    ``purpose`` completes the sentence "estimator must provide
+    adjoint_matrix(X, y) to ...". A scikit-learn
     estimator that :mod:`sknlis._adapters` reads needs no such method.
     """
     if estimator is None:
@@ -132,7 +134,10 @@ def resolve_estimator(estimator, *, prefit, rng, purpose, classify=False):
         )
         return estimator
     estimator = clone(estimator)
-    if estimator.get_params().get("random_state", 0) is None:
+    params = estimator.get_params()
+    if params.get("random_state", 0) is None:
         # An unseeded model would make results differ between equal seeds.
         estimator.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
+    if "store_adjoint" in params:
+        estimator.set_params(store_adjoint=False)
     return estimator

@@ -96,6 +96,15 @@ class NonlinearImportanceResampler(BaseEstimator):
         ``(1 - mix_uniform) * tau + mix_uniform / n``, bounding every weight.
     ridge : float, default=0.0
         Ridge for the leverage scores; see :func:`sknlis.leverage_scores`.
+    leverage_method : {"auto", "exact", "sketch"}, default="auto"
+        How leverage is computed (see :func:`sknlis.leverage_scores`):
+        ``"auto"`` sketches wide dual matrices (about 900 columns and more,
+        e.g. a two-layer network with 20 or more hidden units on 40
+        features) when the rows are several times more than the sketch, and
+        computes small ones exactly; ``"exact"`` forces exact scores. The
+        sketch's scores are within a total-variation distance of about 0.04
+        of the exact ones, every row within ``[0.5, 2]`` times its exact
+        score, in a few percent of the exact time at scale.
     block_size : int, default=None
         Rows per block when scoring; bounds the memory of wide dual matrices.
     random_state : int, RandomState instance or None, default=None
@@ -154,6 +163,7 @@ class NonlinearImportanceResampler(BaseEstimator):
         "replace": ["boolean"],
         "mix_uniform": [Interval(numbers.Real, 0, 1, closed="both")],
         "ridge": [Interval(numbers.Real, 0, None, closed="left")],
+        "leverage_method": [StrOptions({"auto", "exact", "sketch"})],
         "block_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
     }
@@ -170,6 +180,7 @@ class NonlinearImportanceResampler(BaseEstimator):
         replace=True,
         mix_uniform=0.0,
         ridge=0.0,
+        leverage_method="auto",
         block_size=None,
         random_state=None,
     ):
@@ -182,6 +193,7 @@ class NonlinearImportanceResampler(BaseEstimator):
         self.replace = replace
         self.mix_uniform = mix_uniform
         self.ridge = ridge
+        self.leverage_method = leverage_method
         self.block_size = block_size
         self.random_state = random_state
 
@@ -260,7 +272,13 @@ class NonlinearImportanceResampler(BaseEstimator):
                 rows, X.shape[0], n_columns, block_size=self.block_size
             )
         return blocked_leverage_scores(
-            rows, X.shape[0], n_columns, ridge=self.ridge, block_size=self.block_size
+            rows,
+            X.shape[0],
+            n_columns,
+            method=self.leverage_method,
+            ridge=self.ridge,
+            block_size=self.block_size,
+            random_state=rng,
         )
 
     def _fitted_estimator(self, X, y, rng, count, classify):

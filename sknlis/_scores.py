@@ -453,10 +453,19 @@ def _sketch_factor(A, extra, n_rows):
     )
 
 
-def _sketch_leverage(
-    rows, n_rows, n_columns, ridge, sketch_size, n_projections, block_size, rng
+def sketched_factors(
+    rows, n_rows, n_columns, *, ridge=0.0, sketch_size, n_projections, block_size, rng
 ):
-    """Unnormalized sketched (ridge) leverage; see the module's notes."""
+    """Factors of the sketched leverage: ``(K_full, K, rank, rows)``.
+
+    ``K_full`` orthonormalizes the sketch (``||f K_full||^2`` is the
+    leverage up to the embedding's distortion, and ``K_full K_full^T``
+    approximates ``(F^T F)^+``); ``K`` is ``K_full`` times a
+    Johnson-Lindenstrauss projection, so ``||f K||^2`` estimates the same
+    leverage in ``O(k n_projections)`` per row. Both apply to the returned
+    ``rows``, which are ``rows`` rescaled only when the column scales are too
+    far apart to fold into the factors.
+    """
     n_groups = -(-sketch_size // _SKETCH_NONZEROS)
     seed = np.uint64(rng.randint(np.iinfo(np.int64).max, dtype=np.int64))
     SF, col_max = _sketch_pass(rows, n_rows, n_columns, block_size, seed, n_groups)
@@ -479,6 +488,7 @@ def _sketch_leverage(
     extra = np.diag(np.sqrt(ridge_diag[live]) / norms[live]) if ridge > 0 else None
     del SF
     K_live, rank = _sketch_factor(A, extra, n_rows)
+    K_projected = K_live
     if n_projections < rank:
         # Johnson-Lindenstrauss: ||f K P||^2 estimates ||f K||^2 without bias
         # for a Gaussian P. P = W^T Pi with W = [A; extra] K orthonormal and
@@ -490,12 +500,44 @@ def _sketch_leverage(
         if extra is not None:
             Pi_extra = rng.standard_normal((extra.shape[0], n_projections))
             projected += extra.T @ Pi_extra
-        K_live = K_live @ (K_live.T @ projected) / np.sqrt(n_projections)
-    K = np.zeros((n_columns, K_live.shape[1]))
-    K[live] = K_live / norms[live][:, None]
-    if fold is not None:
-        K = np.ldexp(K, fold[:, None])
+        K_projected = K_live @ (K_live.T @ projected) / np.sqrt(n_projections)
+
+    def unscaled(K_part):
+        K = np.zeros((n_columns, K_part.shape[1]))
+        K[live] = K_part / norms[live][:, None]
+        return K if fold is None else np.ldexp(K, fold[:, None])
+
+    return unscaled(K_live), unscaled(K_projected), rank, rows
+
+
+def _sketch_leverage(
+    rows, n_rows, n_columns, ridge, sketch_size, n_projections, block_size, rng
+):
+    """Unnormalized sketched (ridge) leverage; see the module's notes."""
+    _, K, _, rows = sketched_factors(
+        rows,
+        n_rows,
+        n_columns,
+        ridge=ridge,
+        sketch_size=sketch_size,
+        n_projections=n_projections,
+        block_size=block_size,
+        rng=rng,
+    )
     return row_norms_squared(rows, n_rows, n_columns, K, block_size)
+
+
+def leverage_plan(method, n_rows, n_columns, sketch_size=None, n_projections=None):
+    """``(method, sketch_size, n_projections)`` with the defaults filled in.
+
+    ``"auto"`` becomes ``"exact"`` or ``"sketch"`` by estimated cost; the
+    resampler and the detector make the same choice through this function.
+    """
+    sketch_size, n_projections = _sketch_defaults(n_columns, sketch_size, n_projections)
+    check_sketch_size(sketch_size, n_columns)
+    if method == "auto":
+        method = _choose_method(n_rows, n_columns, sketch_size, n_projections)
+    return method, sketch_size, n_projections
 
 
 def _sketch_defaults(n_columns, sketch_size, n_projections):
@@ -565,12 +607,9 @@ def blocked_leverage_scores(
         # The n x n side is cheaper than any sketch of the k x k one.
         scores = _wide_leverage(rows, n_rows, n_columns, ridge, block_size)
     else:
-        sketch_size, n_projections = _sketch_defaults(
-            n_columns, sketch_size, n_projections
+        method, sketch_size, n_projections = leverage_plan(
+            method, n_rows, n_columns, sketch_size, n_projections
         )
-        check_sketch_size(sketch_size, n_columns)
-        if method == "auto":
-            method = _choose_method(n_rows, n_columns, sketch_size, n_projections)
         if method == "sketch":
             scores = _sketch_leverage(
                 rows,

@@ -305,3 +305,25 @@ def test_the_fitted_clone_keeps_no_dual_matrix():
         SingleIndexRegressor(random_state=0, store_adjoint=False)
     )
     np.testing.assert_array_equal(detector.scores_, lean.fit(X, y).scores_)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_sketched_detector_scores_track_the_exact_ones():
+    from sknlis import TwoLayerReLURegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_t(3, size=(3000, 28))
+    y = np.abs(X[:, 0]) - X[:, 1] + 0.1 * rng.normal(size=3000)
+    y[:30] += 3.0  # wrong targets
+    net = TwoLayerReLURegressor(n_hidden=30, max_iter=30, random_state=0).fit(X, y)
+
+    def scores(method):
+        detector = AdjointOutlierDetector(
+            net, prefit=True, leverage_method=method, random_state=0
+        )
+        return detector.fit(X, y).scores_
+
+    exact, sketch = scores("exact"), scores("sketch")
+    assert 0.5 * np.abs(sketch - exact).sum() < 0.1
+    top_exact = set(np.argsort(-exact)[:30])
+    assert len(top_exact & set(np.argsort(-sketch)[:30])) >= 25

@@ -328,3 +328,37 @@ def test_a_bad_model_parameter_is_not_blamed_on_the_pilot_size():
     with pytest.raises(ValueError, match="needs 0 <= c1 < c2") as error:
         sampler.fit_resample(X, y)
     assert "pilot_size" not in str(error.value)
+
+
+# %% Sketched scores for wide dual matrices (the same choice as leverage_scores).
+
+
+def _wide_case():
+    from sknlis import TwoLayerReLURegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_t(3, size=(3000, 28))
+    y = np.abs(X[:, 0]) - X[:, 1] + 0.1 * rng.normal(size=3000)
+    net = TwoLayerReLURegressor(n_hidden=30, max_iter=30, random_state=0)
+    return X, y, net.fit(X, y)  # 30 * (28 + 2) + 1 parameters: 902 columns
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_sketched_scores_track_the_exact_ones_and_are_reproducible():
+    X, y, net = _wide_case()
+
+    def scores(method, seed=0):
+        sampler = NonlinearImportanceResampler(
+            net, prefit=True, leverage_method=method, n_samples=100, random_state=seed
+        )
+        return sampler.fit(X, y).scores_
+
+    exact, sketch = scores("exact"), scores("sketch")
+    assert 0.5 * np.abs(sketch - exact).sum() < 0.1
+    np.testing.assert_array_equal(sketch, scores("sketch"))
+    assert not np.array_equal(sketch, scores("sketch", seed=1))
+
+
+def test_internal_estimators_store_no_dual_matrix():
+    sampler = NonlinearImportanceResampler(random_state=0).fit(X, y)
+    assert not hasattr(sampler.estimator_, "adjoint_matrix_")
