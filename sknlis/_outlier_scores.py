@@ -32,8 +32,9 @@ alone, on the same scale.
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import linalg
 
-from sknlis._scores import leverage_factor, leverage_plan, sketched_factors
+from sknlis._scores import _exact_factor, leverage_plan, sketched_factors
 from sknlis._validation import check_block_size, row_blocks
 
 __all__ = [
@@ -68,6 +69,10 @@ class OutlierBasis:
         residual ``e**2``, squared model-row norm, squared label entry.
     n_rows : int
         Number of training rows.
+    exponents : ndarray of shape (n_model_columns,) or None
+        Powers of two that the model columns are scaled by before ``K`` and
+        ``beta`` apply, when a column is so small (or large) that ``K`` in
+        the columns' own units would overflow; ``None`` otherwise.
     """
 
     K: np.ndarray
@@ -75,6 +80,11 @@ class OutlierBasis:
     beta: np.ndarray | None
     totals: np.ndarray
     n_rows: int
+    exponents: np.ndarray | None = None
+
+    def model_part(self, M):
+        """``M`` in the units ``K`` and ``beta`` apply to."""
+        return M if self.exponents is None else np.ldexp(M, self.exponents)
 
     @property
     def labelled(self):
@@ -133,7 +143,7 @@ def fit_outlier_basis(
         return rows(start, stop)[:, :n_model]
 
     method, sketch_size, n_projections = leverage_plan(method, n_rows, n_model)
-    if method == "sketch":
+    if method == "sketch" and n_rows >= n_model:
         precondition, K, rank, scaled = sketched_factors(
             model_rows,
             n_rows,
@@ -143,9 +153,22 @@ def fit_outlier_basis(
             block_size=block_size,
             rng=rng,
         )
-    if method != "sketch" or scaled is not model_rows:
-        # Column scales too far apart to fold into the factor: exact.
-        K, rank = leverage_factor(model_rows, n_rows, n_model, block_size=block_size)
+    exponents = None
+    if n_rows < n_model:
+        # Wide: the n x n side (issue: a 50 x 2,000 fit took 9 s on k x k).
+        K, rank = _wide_factor(model_rows(0, n_rows))
+    elif method != "sketch" or scaled is not model_rows:
+        # Exact; also when the column scales are too far apart to fold into
+        # the sketch's factor.
+        K, rank, exponents = _exact_factor(model_rows, n_rows, n_model, 0.0, block_size)
+        if exponents is not None:
+            unscaled_rows = rows
+
+            def rows(start, stop):
+                block = unscaled_rows(start, stop).copy()
+                block[:, :n_model] = np.ldexp(block[:, :n_model], exponents)
+                return block
+
     beta = None
     if labelled and method == "sketch":
         beta = _label_coefficients(rows, n_rows, n_model, precondition, block_size)
@@ -160,10 +183,26 @@ def fit_outlier_basis(
                 M = block[:, :n_model]
                 gradient += M.T @ (block[:, n_model] - M @ beta)
             beta = beta + K @ (K.T @ gradient)
-    partial = OutlierBasis(K, rank, beta, np.zeros(4), n_rows)
+    if exponents is not None:
+        rows = unscaled_rows  # the parts take the caller's rows
+    partial = OutlierBasis(K, rank, beta, np.zeros(4), n_rows, exponents)
     parts = row_parts(partial, rows, n_rows, labelled=labelled, block_size=block_size)
-    basis = OutlierBasis(K, rank, beta, parts.sum(axis=0), n_rows)
+    basis = OutlierBasis(K, rank, beta, parts.sum(axis=0), n_rows, exponents)
     return basis, parts
+
+
+def _wide_factor(M):
+    """``K = M^T V Lambda^{-1}`` from ``M M^T = V Lambda V^T``, for ``n < k``.
+
+    ``M K = V`` on the training rows, and ``K K^T = (M^T M)^+`` for new rows
+    and the label coefficients; only ``n x n`` and ``k x n`` arrays. Rank by
+    numpy's ``matrix_rank`` rule on the singular values ``sqrt(Lambda)``.
+    """
+    eigval, eigvec = linalg.eigh(M @ M.T)
+    sigma_max = np.sqrt(max(eigval[-1], 0.0))
+    tol = max(M.shape) * np.finfo(float).eps * sigma_max
+    keep = eigval > tol**2
+    return M.T @ (eigvec[:, keep] / eigval[keep]), int(keep.sum())
 
 
 # Preconditioned conjugate gradients stop when the normal-equation residual
@@ -226,13 +265,14 @@ def row_parts(basis, rows, n_rows, *, labelled, block_size=None):
     for start, stop in row_blocks(n_rows, block_size):
         block = rows(start, stop)
         M = block[:, :n_model]
-        projected = M @ basis.K
+        scaled = basis.model_part(M)
+        projected = scaled @ basis.K
         out = parts[start:stop]
         out[:, _LEVERAGE] = np.einsum("ij,ij->i", projected, projected)
         out[:, _MODEL_SQ] = np.einsum("ij,ij->i", M, M)
         if labelled and basis.labelled:
             c = block[:, n_model]
-            out[:, _RESIDUAL] = (c - M @ basis.beta) ** 2
+            out[:, _RESIDUAL] = (c - scaled @ basis.beta) ** 2
             out[:, _LABEL_SQ] = c**2
         elif not basis.labelled:
             out[:, [_RESIDUAL, _LABEL_SQ]] = 0.0

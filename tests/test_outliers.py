@@ -327,3 +327,42 @@ def test_sketched_detector_scores_track_the_exact_ones():
     assert 0.5 * np.abs(sketch - exact).sum() < 0.1
     top_exact = set(np.argsort(-exact)[:30])
     assert len(top_exact & set(np.argsort(-sketch)[:30])) >= 25
+
+
+def test_a_subnormal_column_scores_as_the_unscaled_one():
+    # Leverage ignores column scales; a column near 1e-310 made the factor
+    # overflow (issue 13, item 9).
+    from sknlis import SingleIndexRegressor
+
+    local = np.random.default_rng(0)
+    X = local.normal(size=(300, 4))
+    y = np.tanh(X @ [1.0, -1.0, 0.5, 0.0]) + 0.1 * local.normal(size=300)
+    tiny = X.copy()
+    tiny[:, 0] *= 1e-310
+
+    def scores(features):
+        model = SingleIndexRegressor("identity", random_state=0)
+        return AdjointOutlierDetector(model).fit(features, y).scores_
+
+    np.testing.assert_allclose(scores(tiny), scores(X), rtol=1e-10)
+
+
+@pytest.mark.parametrize("scores", ["leverage", "balanced"])
+def test_wide_input_uses_the_n_by_n_side(scores):
+    # Fewer rows than dual-matrix columns (issue 13, item 10): the scores
+    # equal the leverage of the whole dual matrix, checked against the SVD.
+    from sknlis import SingleIndexRegressor
+
+    local = np.random.default_rng(1)
+    X = local.normal(size=(20, 30))
+    X[:, 5] = X[:, 3]  # rank deficient too
+    y = local.normal(size=20)
+    model = SingleIndexRegressor("identity", random_state=0).fit(X, y)
+    F = model.adjoint_matrix(X, y)
+    U, s, _ = np.linalg.svd(F, full_matrices=False)
+    rank = np.linalg.matrix_rank(F)
+    reference = np.sum(U[:, :rank] ** 2, axis=1) / rank
+    detector = AdjointOutlierDetector(model, prefit=True, scores=scores).fit(X, y)
+    np.testing.assert_allclose(detector.scores_, reference, rtol=1e-8)
+    new = detector.score_samples(X[:3], y[:3])
+    np.testing.assert_allclose(new, -20 * reference[:3], rtol=1e-8)
