@@ -1,38 +1,70 @@
-"""Leverage and row-norm scores of tall matrices, in row blocks.
+"""Leverage and row-norm scores, in row blocks.
 
 Leverage of row ``i`` is ``||U_i||^2`` for an orthonormal basis ``U`` of the
-column space. Householder QR gives ``U`` stably but slowly on tall, skinny
-matrices (its panels are matrix-vector work). Here every pass over ``F`` is a
-matrix-matrix product on a block of rows, and ``U`` is never stored: only a
-small factor ``K`` with ``U = F K``.
+column space. Three routes share one row-block interface (``rows(start,
+stop)`` returns float64 rows), so a matrix that is expensive to hold, a wide
+dual matrix, is recomputed block by block and never stored.
 
-1. One pass forms the Gram matrix ``G = F^T F``. Columns are equilibrated
-   (leverage does not change under column scaling) and ``G`` is
-   diagonalised, ``G = V Lambda V^T``. If ``cond(G) <= _DIRECT_COND``,
-   ``K = V Lambda^(-1/2)`` is accurate to about ``cond(G) * eps``.
-2. Otherwise the eigenvalues split at ``_SPLIT * lambda_max``. Directions
-   above it are resolved by ``G`` to ``eps / _SPLIT`` relative accuracy, so
-   ``A = F V_big Lambda_big^(-1/2)`` is orthonormal to within that and one
-   Gram pass over ``[A, C]``, ``C = F V_small``, makes it exact (the idea of
-   CholeskyQR2). ``C`` minus its projection on ``A`` holds what ``G`` could
-   not resolve; its own Gram (from the same pass, at its own scale) is
-   treated the same way, recursively.
-3. A direction whose singular value is at most ``max(n, k) * eps *
-   sigma_max`` (numpy's ``matrix_rank`` rule, on the equilibrated matrix) is
-   dropped: the rank is decided where it can be resolved.
+Exact, tall (``n >= k``)
+    Householder QR gives ``U`` stably but slowly on tall, skinny matrices
+    (its panels are matrix-vector work). Here every pass over ``F`` is a
+    matrix-matrix product on a block of rows, and ``U`` is never stored: only
+    a small factor ``K`` with ``U = F K``.
 
-Well-conditioned input takes two passes over ``F``, ill-conditioned or
-rank-deficient input one more per level of the recursion (usually one).
-Extra memory is ``O(n_columns**2 + block_size * n_columns)``: no ``n x n``
-and no ``n x k`` matrix is ever formed.
+    1. One pass forms the Gram matrix ``G = F^T F``. Columns are equilibrated
+       (leverage does not change under column scaling) and ``G`` is
+       diagonalised, ``G = V Lambda V^T``. If ``cond(G) <= _DIRECT_COND``,
+       ``K = V Lambda^(-1/2)`` is accurate to about ``cond(G) * eps``.
+    2. Otherwise the eigenvalues split at ``_SPLIT * lambda_max``. Directions
+       above it are resolved by ``G`` to ``eps / _SPLIT`` relative accuracy,
+       so ``A = F V_big Lambda_big^(-1/2)`` is orthonormal to within that and
+       one Gram pass over ``[A, C]``, ``C = F V_small``, makes it exact (the
+       idea of CholeskyQR2). ``C`` minus its projection on ``A`` holds what
+       ``G`` could not resolve; its own Gram (from the same pass, at its own
+       scale) is treated the same way, recursively.
+    3. A direction whose singular value is at most ``max(n, k) * eps *
+       sigma_max`` (numpy's ``matrix_rank`` rule, on the equilibrated matrix)
+       is dropped: the rank is decided where it can be resolved.
+
+    Well-conditioned input takes two passes over ``F``, ill-conditioned or
+    rank-deficient input one more per level of the recursion (usually one).
+    Extra memory is ``O(k**2 + block_size * k)``.
+
+Exact, wide (``n < k``)
+    The ``n x n`` Gram ``F F^T`` is formed from pairs of row blocks; never a
+    ``k x k`` one. Full row rank makes every leverage 1. If that Gram is
+    ill-conditioned it cannot decide the rank (it resolves singular values
+    only down to about ``sqrt(eps) * sigma_max``), so the equilibrated
+    ``F^T`` is copied once and the rank is decided on the singular values of
+    its Householder ``R`` (``n x n``). Ridge leverage uses the push-through
+    identity ``F (F^T F + lambda I)^-1 F^T = G (G + lambda I)^-1``.
+
+Sketched (Drineas, Magdon-Ismail, Mahoney & Woodruff, JMLR 2012)
+    One pass applies a sparse sign embedding ``S`` (``r1 x n``, a few ``+-1``
+    per row of ``F``) to every block and records the column maxima; ``K``
+    comes from the equilibrated ``S F`` exactly as above (or from its
+    Cholesky factor when it is well conditioned), and a second pass returns
+    ``||f_i K Pi||^2`` for a Gaussian ``Pi`` with ``r2`` columns. Cost
+    ``O(n k (nnz + r2) + r1 k^2 + k^3)`` instead of ``O(n k^2)``.
+
+Scaling: columns are brought to unit size by powers of two (``ldexp``), which
+are exact and representable even when ``1 / max|column|`` overflows.
 """
 
-import numbers
+from numbers import Integral, Real
 
 import numpy as np
 from scipy import linalg
+from scipy.sparse._sparsetools import csr_matvecs
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from sknlis._validation import check_block_size, check_matrix, row_blocks
+from sknlis._validation import (
+    check_block_size,
+    check_matrix,
+    check_sketch_size,
+    row_blocks,
+)
 
 __all__ = ["leverage_scores", "norm_scores"]
 
@@ -43,6 +75,21 @@ _DIRECT_COND = 1e4
 _SPLIT = 1e-8
 # Column squared norms below this have lost digits to underflow.
 _SQUARE_UNDERFLOW = 1e-280
+# Column scalings 2**e with |e| above this are applied to the rows; smaller
+# ones are folded into the factor, which they cannot overflow.
+_FOLD_EXPONENT = 900
+# Nonzeros per row of F in the sparse sign embedding. Martinsson & Tropp
+# (Acta Numerica 2020, section 9.2) suggest up to 8; 4 measured as accurate on
+# coherent and dual matrices (bench_scores.py) at half the cost of a pass.
+_SKETCH_NONZEROS = 4
+# Defaults chosen by benchmarks/bench_scores.py (sketch section): sketch rows
+# per column of F, and Gaussian projections for the row norms.
+_SKETCH_ROWS_PER_COLUMN = 1.5
+_SKETCH_MARGIN = 1000
+_DEFAULT_PROJECTIONS = 256
+# "auto" sketches only when its estimated flops are below this fraction of
+# the exact route's: the approximation must buy a large saving.
+_AUTO_RATIO = 0.25
 
 
 def _gram(rows, n_rows, n_columns, block_size, K=None, extra=None):
@@ -62,6 +109,52 @@ def _gram(rows, n_rows, n_columns, block_size, K=None, extra=None):
     return G
 
 
+def _exact_factor(rows, n_rows, n_columns, ridge, block_size):
+    """``(K, rank, exponents)``: leverage ``||ldexp(f_i, exponents) K||^2``.
+
+    ``exponents`` is None when the rows are used as they are.
+    """
+    G = _gram(rows, n_rows, n_columns, block_size)
+    ridge_diag = np.full(n_columns, ridge)
+    exponents = None
+    if not np.all(np.isfinite(G)) or np.any(np.diag(G) < _SQUARE_UNDERFLOW):
+        col_max = _column_max_abs(rows, n_rows, n_columns, block_size)
+        underflow = (np.diag(G) < _SQUARE_UNDERFLOW) & (col_max > 0)
+        if not np.all(np.isfinite(G)) or np.any(underflow):
+            # Squares overflowed or underflowed. Scale each column to about 1
+            # and factor again: leverage does not change, and the ridge
+            # becomes diag(ridge * 4**exponents) in these units.
+            exponents = _column_exponents(col_max)
+            rows = _scaled_rows(rows, exponents)
+            ridge_diag = _scaled_ridge(ridge, exponents)
+            G = _gram(rows, n_rows, n_columns, block_size)
+    live, norms = _live_columns(np.diag(G), ridge_diag)
+    D = np.eye(n_columns)[:, live] / norms[live]
+    extra = np.diag(np.sqrt(ridge_diag)) if ridge > 0 else None
+    G_scaled = D.T @ G @ D
+    if extra is not None:
+        G_scaled += (D.T * ridge_diag) @ D
+    K, rank = _orthonormalizing_factor(
+        rows, n_rows, block_size, D, G_scaled, extra, m=n_rows
+    )
+    return K, rank, exponents
+
+
+def _live_columns(squared_norms, ridge_diag):
+    """Columns that carry leverage, and the norms that equilibrate them.
+
+    ``ridge_diag`` is modified: a column so small that the ridge swamps it
+    (its scaled ridge overflowed) adds nothing, and is dropped.
+    """
+    swamped = ~np.isfinite(ridge_diag)
+    ridge_diag[swamped] = 0.0
+    norms = np.sqrt(squared_norms + ridge_diag)
+    if not np.any(norms > 0):
+        raise ValueError("F has no nonzero entry: its leverage scores are undefined.")
+    # Zero columns span nothing: they get zero rows in K.
+    return (norms > 0) & ~swamped, norms
+
+
 def leverage_factor(rows, n_rows, n_columns, *, ridge=0.0, block_size=None):
     """Factor ``K`` with leverage ``h_i = ||f_i K||^2`` and the rank it spans.
 
@@ -73,83 +166,80 @@ def leverage_factor(rows, n_rows, n_columns, *, ridge=0.0, block_size=None):
     orthogonal projector ``F F^+`` and sums to ``rank``; with ridge ``lambda``
     it is ``f_i^T (F^T F + lambda I)^{-1} f_i``, the leverage of ``F``'s rows
     in the augmented matrix ``[F; sqrt(lambda) I]``.
+
+    Raises ValueError when a column is so small (largest entry near the
+    subnormal range) that ``K`` in ``F``'s own units would overflow;
+    :func:`blocked_leverage_scores` has no such limit.
     """
     block_size = check_block_size(block_size, n_columns)
-    G = _gram(rows, n_rows, n_columns, block_size)
-    ridge_diag = np.full(n_columns, float(ridge))
-    scale = None
-    if not np.all(np.isfinite(G)) or np.any(np.diag(G) < _SQUARE_UNDERFLOW):
-        col_max = _column_max_abs(rows, n_rows, n_columns, block_size)
-        if not np.all(np.isfinite(col_max)):
-            raise ValueError("F contains NaN or infinity: leverage is undefined.")
-        underflow = (np.diag(G) < _SQUARE_UNDERFLOW) & (col_max > 0)
-        if not np.all(np.isfinite(G)) or np.any(underflow):
-            # Squares overflowed or underflowed. Scale each column by its
-            # largest entry and factor again: leverage does not change, and
-            # the ridge becomes diag(ridge * scale**2) in these units.
-            scale = np.divide(1.0, col_max, out=np.zeros(n_columns), where=col_max > 0)
-            if ridge > 0:
-                with np.errstate(over="ignore"):
-                    # A column so small that the ridge swamps it adds nothing.
-                    scale[~np.isfinite(ridge * scale**2)] = 0.0
-                ridge_diag = ridge * scale**2
-            unscaled = rows
-
-            def rows(start, stop):
-                return unscaled(start, stop) * scale
-
-            G = _gram(rows, n_rows, n_columns, block_size)
-
-    norms = np.sqrt(np.diag(G) + ridge_diag)
-    if not np.any(norms > 0):
-        raise ValueError("F has no nonzero entry: its leverage scores are undefined.")
-    # Zero columns span nothing: they get zero rows in K.
-    live = norms > 0
-    D = np.eye(n_columns)[:, live] / norms[live]
-    extra = np.diag(np.sqrt(ridge_diag)) if ridge > 0 else None
-    G_scaled = D.T @ G @ D
-    if extra is not None:
-        G_scaled += (D.T * ridge_diag) @ D
-    sigma_max = np.sqrt(linalg.eigvalsh(G_scaled)[-1])
-    tol = max(n_rows, n_columns) * np.finfo(float).eps * sigma_max
-    K, rank = _orthonormalizing_factor(
-        rows, n_rows, block_size, D, G_scaled, extra, tol
+    K, rank, exponents = _exact_factor(
+        rows, n_rows, n_columns, float(ridge), block_size
     )
-    return (K if scale is None else scale[:, None] * K), rank
+    if exponents is None:
+        return K, rank
+    with np.errstate(over="ignore"):
+        K = np.ldexp(K, exponents[:, None])
+    if not np.all(np.isfinite(K)):
+        raise ValueError(
+            "F has a column whose largest entry is below about 1e-290: its "
+            "leverage factor is not representable in F's units. Rescale that "
+            "column (leverage does not depend on column scaling)."
+        )
+    return K, rank
 
 
-def _orthonormalizing_factor(rows, n_rows, block_size, K, G, extra, tol):
+def _orthonormalizing_factor(rows, n_rows, block_size, K, G, extra, tol=None, m=None):
     """``K_out`` such that ``F K_out`` is orthonormal and spans ``range(F K)``.
 
     ``G`` is the Gram matrix of ``F K`` (with the ridge rows ``extra``);
-    directions with singular value at most ``tol`` are dropped.
+    directions with singular value at most ``tol`` are dropped; by default
+    ``tol = max(m, k) * eps * sigma_max`` (numpy's ``matrix_rank`` rule for an
+    ``m x k`` matrix). ``K=None`` stands for the identity (saves ``k^3``
+    products on a held sketch).
     """
-    eigval, eigvec = linalg.eigh(G)
+
+    def times_K(M):
+        return M if K is None else K @ M
+
+    # Divide and conquer: the fastest LAPACK route to all eigenvectors.
+    eigval, eigvec = linalg.eigh(G, driver="evd")
+    if tol is None:
+        tol = max(m, len(G)) * np.finfo(float).eps * np.sqrt(max(eigval[-1], 0.0))
     if eigval[-1] <= tol**2:
-        return K[:, :0], 0
+        return times_K(np.zeros((len(G), 0))), 0
     if eigval[0] >= eigval[-1] / _DIRECT_COND:
         keep = eigval > tol**2
-        return K @ (eigvec[:, keep] / np.sqrt(eigval[keep])), int(keep.sum())
+        return times_K(eigvec[:, keep] / np.sqrt(eigval[keep])), int(keep.sum())
     # Resolved and above the rank tolerance: deeper levels have small
     # eigenvalues, and noise there must not pass for a direction.
     big = (eigval > eigval[-1] * _SPLIT) & (eigval > tol**2)
     precondition = eigvec[:, big] / np.sqrt(eigval[big])
     small = eigvec[:, ~big]
     n_big = precondition.shape[1]
-    both = K @ np.hstack([precondition, small])
-    joint = _gram(rows, n_rows, K.shape[0], block_size, both, extra)
+    joint = _gram(
+        rows,
+        n_rows,
+        len(G),
+        block_size,
+        times_K(np.hstack([precondition, small])),
+        extra,
+    )
     G_AA, G_AC, G_CC = (
         joint[:n_big, :n_big],
         joint[:n_big, n_big:],
         joint[n_big:, n_big:],
     )
-    eigval_A, eigvec_A = linalg.eigh(G_AA)
-    K_A = K @ precondition @ (eigvec_A / np.sqrt(eigval_A))
+    # G_AA = I + O(eps / _SPLIT): its Cholesky factor finishes the job
+    # (CholeskyQR2) at a fraction of an eigensolver's cost.
+    R_A = linalg.cholesky(G_AA, check_finite=False)
+    K_A = times_K(
+        linalg.solve_triangular(R_A, precondition.T, trans="T", check_finite=False).T
+    )
     if not small.shape[1]:
         return K_A, n_big
     # C minus its projection on A: the part of range(F K) that G blurred.
-    coefficients = linalg.solve(G_AA, G_AC, assume_a="pos")
-    K_C = K @ (small - precondition @ coefficients)
+    coefficients = linalg.cho_solve((R_A, False), G_AC, check_finite=False)
+    K_C = times_K(small - precondition @ coefficients)
     G_C = G_CC - G_AC.T @ coefficients
     K_rest, rank_rest = _orthonormalizing_factor(
         rows, n_rows, block_size, K_C, (G_C + G_C.T) / 2, extra, tol
@@ -158,10 +248,36 @@ def _orthonormalizing_factor(rows, n_rows, block_size, K, G, extra, tol):
 
 
 def _column_max_abs(rows, n_rows, n_columns, block_size):
+    """Largest magnitude in each column; raises on NaN or infinity."""
     out = np.zeros(n_columns)
     for start, stop in row_blocks(n_rows, block_size):
         np.maximum(out, np.abs(rows(start, stop)).max(axis=0), out=out)
+    if not np.all(np.isfinite(out)):
+        # Row callables (dual matrices computed on the fly) skip array checks.
+        raise ValueError("F contains NaN or infinity: its scores are undefined.")
     return out
+
+
+def _column_exponents(col_max):
+    """Integers ``e`` with ``col_max * 2**e`` in ``[0.5, 1)`` (0 for zeros).
+
+    Powers of two scale exactly, and ``np.ldexp`` applies them even where
+    ``2**e`` itself (or ``1 / col_max``, for a subnormal column) overflows.
+    """
+    return np.where(col_max > 0, -np.frexp(col_max)[1], 0)
+
+
+def _scaled_rows(rows, exponents):
+    def scaled(start, stop):
+        return np.ldexp(rows(start, stop), exponents)
+
+    return scaled
+
+
+def _scaled_ridge(ridge, exponents):
+    """``ridge * 4**exponents`` (inf where it overflows)."""
+    with np.errstate(over="ignore"):
+        return np.ldexp(np.full(len(exponents), ridge), 2 * exponents)
 
 
 def row_norms_squared(rows, n_rows, n_columns, K=None, block_size=None):
@@ -176,22 +292,298 @@ def row_norms_squared(rows, n_rows, n_columns, K=None, block_size=None):
     return out
 
 
-def _check_ridge(ridge):
-    if (
-        isinstance(ridge, bool)
-        or not isinstance(ridge, numbers.Real)
-        or not np.isfinite(ridge)
-        or ridge < 0
-    ):
-        raise ValueError(f"ridge must be a finite number >= 0; got {ridge!r}.")
-    return float(ridge)
+# ----------------------------------------------------------------------------
+# Wide matrices: the n x n side
+# ----------------------------------------------------------------------------
 
 
-def blocked_leverage_scores(rows, n_rows, n_columns, *, ridge=0.0, block_size=None):
-    """:func:`leverage_scores` of the matrix whose rows ``rows(start, stop)`` gives."""
-    ridge = _check_ridge(ridge)
-    K, _ = leverage_factor(rows, n_rows, n_columns, ridge=ridge, block_size=block_size)
-    scores = row_norms_squared(rows, n_rows, n_columns, K, block_size)
+def _row_gram(rows, n_rows, block_size):
+    """``F F^T`` from pairs of row blocks (``n x n``; ``F`` is never held)."""
+    G = np.empty((n_rows, n_rows))
+    blocks = list(row_blocks(n_rows, block_size))
+    for i, (start, stop) in enumerate(blocks):
+        block = rows(start, stop)
+        G[start:stop, start:stop] = block @ block.T
+        for other_start, other_stop in blocks[:i]:
+            cross = block @ rows(other_start, other_stop).T
+            G[start:stop, other_start:other_stop] = cross
+            G[other_start:other_stop, start:stop] = cross.T
+    return G
+
+
+def _wide_leverage(rows, n_rows, n_columns, ridge, block_size):
+    """Unnormalized (ridge) leverage of a matrix with fewer rows than columns."""
+    col_max = _column_max_abs(rows, n_rows, n_columns, block_size)
+    if not np.any(col_max > 0):
+        raise ValueError("F has no nonzero entry: its leverage scores are undefined.")
+    if ridge > 0:
+        # The push-through identity needs the ridge to stay a multiple of I:
+        # one power of two for all columns.
+        exponent = _column_exponents(col_max[[col_max.argmax()]])
+        scaled = _scaled_rows(rows, exponent)
+        eigval, eigvec = linalg.eigh(_row_gram(scaled, n_rows, block_size))
+        return (eigvec**2) @ _ridge_weights(eigval, _scaled_ridge(ridge, exponent)[0])
+    scaled = _scaled_rows(rows, _column_exponents(col_max))
+    norms = np.zeros(n_columns)
+    for start, stop in row_blocks(n_rows, block_size):
+        block = scaled(start, stop)
+        norms += np.einsum("ij,ij->j", block, block)
+    norms = np.sqrt(norms)
+    weights = np.divide(1.0, norms, out=np.zeros(n_columns), where=norms > 0)
+
+    def equilibrated(start, stop):
+        block = scaled(start, stop)  # a new array: scaled in place
+        block *= weights
+        return block
+
+    eigval, eigvec = linalg.eigh(_row_gram(equilibrated, n_rows, block_size))
+    if eigval[0] >= eigval[-1] / _DIRECT_COND:
+        return np.einsum("ij,ij->i", eigvec, eigvec)
+    # Decide the rank on singular values of F^T's R factor (F^T = Q R, so
+    # F = R^T Q^T and F's left singular vectors are R's right ones).
+    copy = np.empty((n_rows, n_columns))
+    for start, stop in row_blocks(n_rows, block_size):
+        copy[start:stop] = equilibrated(start, stop)
+    R = linalg.qr(copy.T, mode="r", overwrite_a=True, check_finite=False)[0]
+    _, sing, Vt = linalg.svd(R[:n_rows], check_finite=False)
+    keep = sing > max(n_rows, n_columns) * np.finfo(float).eps * sing[0]
+    return np.einsum("ij,ij->j", Vt[keep], Vt[keep])
+
+
+def _ridge_weights(eigval, ridge):
+    """``lambda_j / (lambda_j + ridge)``, up to a common factor, overflow-free."""
+    mu = np.clip(eigval / eigval[-1], 0.0, None)
+    rho = ridge / eigval[-1]
+    if rho > 1:
+        # Large (even infinite) ridge: the weights tend to mu (norm scores).
+        return mu / (mu / rho + 1.0)
+    return np.divide(mu * (1.0 + rho), mu + rho, out=np.zeros_like(mu), where=mu > 0)
+
+
+# ----------------------------------------------------------------------------
+# Sketched leverage
+# ----------------------------------------------------------------------------
+
+
+def _splitmix64(x):
+    """A bijective 64-bit mixer (Steele, Lea & Flood 2014): a hash per entry."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _sparse_sign_block(seed, start, stop, n_groups):
+    """Columns ``start:stop`` of the embedding, as CSR arrays.
+
+    Row ``i`` of ``F`` goes to one bucket in each of ``_SKETCH_NONZEROS``
+    groups of ``n_groups`` sketch rows, with a random sign: distinct buckets,
+    drawn from a hash of ``(seed, i)``, so the embedding does not depend on
+    the block size. Returns ``(indptr, indices, data)`` of the
+    ``(nnz * n_groups) x (stop - start)`` block in CSR form.
+    """
+    nnz = _SKETCH_NONZEROS
+    slots = np.arange(start, stop, dtype=np.uint64)[:, None] * np.uint64(nnz)
+    hashes = _splitmix64(slots + np.arange(nnz, dtype=np.uint64) + seed).ravel()
+    buckets = (hashes >> np.uint64(1)) % np.uint64(n_groups)
+    buckets = buckets.astype(np.intp) + np.tile(n_groups * np.arange(nnz), stop - start)
+    order = np.argsort(buckets, kind="stable")
+    indptr = np.zeros(nnz * n_groups + 1, dtype=np.intp)
+    np.cumsum(np.bincount(buckets, minlength=nnz * n_groups), out=indptr[1:])
+    columns = np.repeat(np.arange(stop - start, dtype=np.intp), nnz)[order]
+    signs = np.where(hashes[order] & np.uint64(1), 1.0, -1.0) / np.sqrt(nnz)
+    return indptr, columns, signs
+
+
+def _sketch_pass(rows, n_rows, n_columns, block_size, seed, n_groups):
+    """``(S F, column maxima)`` in one pass over the rows."""
+    SF = np.zeros((_SKETCH_NONZEROS * n_groups, n_columns))
+    col_max = np.zeros(n_columns)
+    # Non-finite input is detected from col_max by the caller.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start, stop in row_blocks(n_rows, block_size):
+            block = np.ascontiguousarray(rows(start, stop))
+            np.maximum(col_max, np.abs(block).max(axis=0), out=col_max)
+            indptr, columns, signs = _sparse_sign_block(seed, start, stop, n_groups)
+            # SF += S_block @ block, accumulated in place by the kernel behind
+            # scipy's csr_array @ ndarray: `SF[touched] += S @ block` would
+            # gather and scatter the touched rows, three times slower.
+            csr_matvecs(
+                SF.shape[0],
+                stop - start,
+                n_columns,
+                indptr,
+                columns,
+                signs,
+                block.ravel(),
+                SF.ravel(),
+            )
+    if not np.all(np.isfinite(col_max)):
+        raise ValueError("F contains NaN or infinity: its scores are undefined.")
+    return SF, col_max
+
+
+def _sketch_factor(A, extra, n_rows):
+    """``K`` with ``[A; extra] K`` orthonormal, and its rank (rule of §4).
+
+    A well-conditioned Gram is factored by Cholesky (``K = R^-1``, every
+    direction kept, as the eigen route would); otherwise the exact route's
+    rank-revealing factor is applied to the sketch, which is held.
+    """
+    G = A.T @ A
+    if extra is not None:
+        G += extra.T @ extra
+    R, info = linalg.lapack.dpotrf(G, lower=False)
+    if info == 0:
+        rcond, _ = linalg.lapack.dpocon(R, np.abs(G).sum(axis=0).max())
+        if rcond >= 1.0 / _DIRECT_COND:
+            identity = np.eye(len(G))
+            return linalg.solve_triangular(R, identity, check_finite=False), len(G)
+    return _orthonormalizing_factor(
+        _array_rows(A),
+        A.shape[0],
+        check_block_size(None, A.shape[1]),
+        None,
+        G,
+        extra,
+        m=n_rows,
+    )
+
+
+def _sketch_leverage(
+    rows, n_rows, n_columns, ridge, sketch_size, n_projections, block_size, rng
+):
+    """Unnormalized sketched (ridge) leverage; see the module's notes."""
+    n_groups = -(-sketch_size // _SKETCH_NONZEROS)
+    seed = np.uint64(rng.randint(np.iinfo(np.int64).max, dtype=np.int64))
+    SF, col_max = _sketch_pass(rows, n_rows, n_columns, block_size, seed, n_groups)
+    exponents = _column_exponents(col_max)
+    if np.abs(exponents).max() > _FOLD_EXPONENT:
+        # Folding 2**e into the factor could overflow it: scale the rows.
+        rows = _scaled_rows(rows, exponents)
+        SF, _ = _sketch_pass(rows, n_rows, n_columns, block_size, seed, n_groups)
+        fold = None
+    else:
+        SF = np.ldexp(SF, exponents)
+        fold = exponents
+    ridge_diag = _scaled_ridge(ridge, exponents)
+    live, norms = _live_columns(np.einsum("ij,ij->j", SF, SF), ridge_diag)
+    if np.all(live):
+        A = SF  # equilibrated in place: the sketch is the largest array held
+        A /= norms
+    else:
+        A = SF[:, live] / norms[live]
+    extra = np.diag(np.sqrt(ridge_diag[live]) / norms[live]) if ridge > 0 else None
+    del SF
+    K_live, rank = _sketch_factor(A, extra, n_rows)
+    if n_projections < rank:
+        # Johnson-Lindenstrauss: ||f K P||^2 estimates ||f K||^2 without bias
+        # for a Gaussian P. P = W^T Pi with W = [A; extra] K orthonormal and
+        # Pi Gaussian on the sketch's rows is one, and unlike a P drawn in
+        # K's own basis (which eigh picks arbitrarily within clusters of
+        # eigenvalues), it gives the same scores for the same sketch.
+        Pi = rng.standard_normal((A.shape[0], n_projections))
+        projected = A.T @ Pi
+        if extra is not None:
+            Pi_extra = rng.standard_normal((extra.shape[0], n_projections))
+            projected += extra.T @ Pi_extra
+        K_live = K_live @ (K_live.T @ projected) / np.sqrt(n_projections)
+    K = np.zeros((n_columns, K_live.shape[1]))
+    K[live] = K_live / norms[live][:, None]
+    if fold is not None:
+        K = np.ldexp(K, fold[:, None])
+    return row_norms_squared(rows, n_rows, n_columns, K, block_size)
+
+
+def _sketch_defaults(n_columns, sketch_size, n_projections):
+    if sketch_size is None:
+        # Per-row distortion has relative spread about sqrt(2 / (r1 - k)):
+        # the margin over k keeps it below the projections' for small k.
+        sketch_size = int(_SKETCH_ROWS_PER_COLUMN * n_columns) + _SKETCH_MARGIN
+    if n_projections is None:
+        n_projections = _DEFAULT_PROJECTIONS
+    return sketch_size, n_projections
+
+
+def _choose_method(n_rows, n_columns, sketch_size, n_projections):
+    """``"exact"`` or ``"sketch"`` by estimated flops (``"auto"``).
+
+    Exact: a Gram pass and a scoring pass, ``4 n k^2``. Sketch: the
+    embedding and the projected norms, ``2 n k (nnz + r2)``, plus the Gram of
+    the sketch, ``2 r1 k^2``. The ``k^3`` eigensolve is common to both.
+    """
+    exact = 4.0 * n_rows * n_columns**2
+    sketch = (
+        2.0 * n_rows * n_columns * (_SKETCH_NONZEROS + min(n_projections, n_columns))
+        + 2.0 * sketch_size * n_columns**2
+    )
+    return "sketch" if sketch <= _AUTO_RATIO * exact else "exact"
+
+
+_LEVERAGE_PARAMETERS = {
+    "method": [StrOptions({"auto", "exact", "sketch"})],
+    "ridge": [Interval(Real, 0, None, closed="left")],
+    "sketch_size": [Interval(Integral, 1, None, closed="left"), None],
+    "n_projections": [Interval(Integral, 1, None, closed="left"), None],
+    "block_size": [Interval(Integral, 1, None, closed="left"), None],
+    "random_state": ["random_state"],
+}
+
+
+@validate_params(
+    {
+        "rows": [callable],
+        "n_rows": [Interval(Integral, 1, None, closed="left")],
+        "n_columns": [Interval(Integral, 1, None, closed="left")],
+        **_LEVERAGE_PARAMETERS,
+    },
+    prefer_skip_nested_validation=True,
+)
+def blocked_leverage_scores(
+    rows,
+    n_rows,
+    n_columns,
+    *,
+    method="auto",
+    ridge=0.0,
+    sketch_size=None,
+    n_projections=None,
+    block_size=None,
+    random_state=None,
+):
+    """:func:`leverage_scores` of the matrix whose rows ``rows(start, stop)`` gives.
+
+    ``rows`` is called two to four times per block (exact) or twice
+    (sketch), so the matrix is never held.
+    """
+    ridge = float(ridge)
+    block_size = check_block_size(block_size, n_columns)
+    if n_rows < n_columns:
+        # The n x n side is cheaper than any sketch of the k x k one.
+        scores = _wide_leverage(rows, n_rows, n_columns, ridge, block_size)
+    else:
+        sketch_size, n_projections = _sketch_defaults(
+            n_columns, sketch_size, n_projections
+        )
+        check_sketch_size(sketch_size, n_columns)
+        if method == "auto":
+            method = _choose_method(n_rows, n_columns, sketch_size, n_projections)
+        if method == "sketch":
+            scores = _sketch_leverage(
+                rows,
+                n_rows,
+                n_columns,
+                ridge,
+                sketch_size,
+                n_projections,
+                block_size,
+                check_random_state(random_state),
+            )
+        else:
+            K, _, exponents = _exact_factor(rows, n_rows, n_columns, ridge, block_size)
+            if exponents is not None:
+                rows = _scaled_rows(rows, exponents)
+            scores = row_norms_squared(rows, n_rows, n_columns, K, block_size)
     # Without ridge the sum is the rank up to rounding (cond(F) * eps at most);
     # dividing by the computed sum makes the scores an exact probability vector.
     scores /= scores.sum()
@@ -202,8 +594,6 @@ def blocked_norm_scores(rows, n_rows, n_columns, *, block_size=None):
     """:func:`norm_scores` of the matrix whose rows ``rows(start, stop)`` gives."""
     block_size = check_block_size(block_size, n_columns)
     max_abs = _column_max_abs(rows, n_rows, n_columns, block_size).max()
-    if not np.isfinite(max_abs):
-        raise ValueError("F contains NaN or infinity: its norm scores are undefined.")
     if max_abs == 0:
         raise ValueError("F has no nonzero entry: its norm scores are undefined.")
     # Dividing by the largest entry keeps the squares from overflowing.
@@ -221,7 +611,20 @@ def _array_rows(F):
     return rows
 
 
-def leverage_scores(F, *, ridge=0.0, block_size=None):
+@validate_params(
+    {"F": ["array-like"], **_LEVERAGE_PARAMETERS},
+    prefer_skip_nested_validation=True,
+)
+def leverage_scores(
+    F,
+    *,
+    method="auto",
+    ridge=0.0,
+    sketch_size=None,
+    n_projections=None,
+    block_size=None,
+    random_state=None,
+):
     """Normalized leverage scores of the rows of ``F`` (Definition 3.3).
 
     ``tau_i = [F F^+]_ii / rank(F)``: the squared norm of row ``i`` of an
@@ -235,13 +638,48 @@ def leverage_scores(F, *, ridge=0.0, block_size=None):
     ----------
     F : array-like of shape (n_samples, n_columns)
         Any matrix: a data matrix, or a dual matrix ``adjoint_matrix_``.
+    method : {"auto", "exact", "sketch"}, default="auto"
+        How to compute the scores of a tall ``F`` (``n_samples >=
+        n_columns``; a wide one is always exact, through its
+        ``n_samples x n_samples`` Gram, which is cheaper than a sketch).
+
+        - ``"exact"``: to rounding, in ``O(n_samples * n_columns**2)``.
+        - ``"sketch"``: the fast approximation of Drineas et al. (2012): a
+          sparse sign embedding of ``sketch_size`` rows, a rank-revealing
+          factor of it, and ``n_projections`` Gaussian projections for the
+          row norms, in ``O(n_samples * n_columns * (4 + n_projections) +
+          sketch_size * n_columns**2)``. The scores are random (see
+          ``random_state``). With the defaults, measured on two-layer dual
+          matrices and on random, coherent and rank-deficient matrices
+          (``benchmarks/bench_scores.py``): total-variation distance to the
+          exact scores about ACCURACY_TV, and ACCURACY_BAND of rows within
+          ``[0.5, 2]`` times their exact score. Sampling stays unbiased (the
+          weights use the scores actually drawn from); only its variance
+          grows, by at most the worst ratio.
+        - ``"auto"``: ``"sketch"`` when its estimated cost is below a quarter
+          of the exact one, which needs ``n_columns`` of at least about 550
+          with the defaults and ``n_samples`` several times ``sketch_size``;
+          ``"exact"`` otherwise, so small matrices get exact scores.
     ridge : float, default=0.0
         With ``ridge > 0``, ridge leverage
         ``tau_i proportional to f_i^T (F^T F + ridge I)^{-1} f_i``, normalized to
         sum 1. It is defined when ``n_samples < n_columns`` too and shrinks the
-        influence of directions that few rows span.
+        influence of directions that few rows span. The sketch handles it by
+        factoring ``[S F; sqrt(ridge) I]``.
+    sketch_size : int, default=None
+        Rows of the embedding, at least ``n_columns``. Default:
+        ``int(1.5 * n_columns) + 1000``. Each row's score is distorted with relative
+        standard deviation about ``sqrt(2 / (sketch_size - rank))``.
+    n_projections : int, default=None
+        Gaussian projections for the row norms. Default: 256. Each row's
+        squared norm is estimated with relative standard deviation about
+        ``sqrt(2 / n_projections)``; when it is at least the rank, the
+        norms are taken without projection.
     block_size : int, default=None
         Rows per block. Default: about 8 MiB of float64 per block.
+    random_state : int, RandomState instance or None, default=None
+        Draws the embedding and the projections of ``"sketch"``; the same
+        seed gives the same scores. Unused by the exact route.
 
     Returns
     -------
@@ -254,9 +692,18 @@ def leverage_scores(F, *, ridge=0.0, block_size=None):
 
     Notes
     -----
-    Extra memory is ``O(n_columns**2 + block_size * n_columns)``. Well-
-    conditioned matrices take two passes of matrix-matrix products; the rest
-    take one or two more (see the module's notes).
+    Extra memory of the exact route is ``O(n_columns**2 + block_size *
+    n_columns)``; well-conditioned matrices take two passes of matrix-matrix
+    products, the rest one or two more. A wide, rank-deficient or
+    ill-conditioned ``F`` is copied once (the ``n x n`` Gram cannot decide its
+    rank). The sketch holds ``sketch_size x n_columns`` and reads ``F``
+    twice. See the module's notes.
+
+    References
+    ----------
+    P. Drineas, M. Magdon-Ismail, M. W. Mahoney and D. P. Woodruff, "Fast
+    approximation of matrix coherence and statistical leverage", JMLR 13
+    (2012).
 
     Examples
     --------
@@ -265,14 +712,33 @@ def leverage_scores(F, *, ridge=0.0, block_size=None):
     >>> F = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
     >>> leverage_scores(F).round(3)
     array([0.5 , 0.25, 0.25])
+    >>> rng = np.random.default_rng(0)
+    >>> F = rng.standard_normal((20_000, 60))
+    >>> approx = leverage_scores(F, method="sketch", random_state=0)
+    >>> exact = leverage_scores(F, method="exact")
+    >>> bool(0.5 * np.abs(approx - exact).sum() < 0.05)
+    True
     """
-    ridge = _check_ridge(ridge)
     F = check_matrix(F)
     return blocked_leverage_scores(
-        _array_rows(F), *F.shape, ridge=ridge, block_size=block_size
+        _array_rows(F),
+        *F.shape,
+        method=method,
+        ridge=ridge,
+        sketch_size=sketch_size,
+        n_projections=n_projections,
+        block_size=block_size,
+        random_state=random_state,
     )
 
 
+@validate_params(
+    {
+        "F": ["array-like"],
+        "block_size": [Interval(Integral, 1, None, closed="left"), None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def norm_scores(F, *, block_size=None):
     """Normalized row-norm scores ``||f_i||^2 / ||F||_F^2`` (Definition 3.4).
 

@@ -66,3 +66,16 @@ def row_blocks(n_rows, block_size):
     """``(start, stop)`` pairs that cover ``range(n_rows)`` in order."""
     for start in range(0, n_rows, block_size):
         yield start, min(start + block_size, n_rows)
+
+
+def check_sketch_size(sketch_size, n_columns):
+    """A sketch must have at least as many rows as the matrix has columns.
+
+    With fewer, the sketch cannot embed the column space and the factor
+    misses directions.
+    """
+    if sketch_size < n_columns:
+        raise ValueError(
+            f"sketch_size must be at least the number of columns of F "
+            f"({n_columns}); got {sketch_size}."
+        )

@@ -9,6 +9,7 @@ from sknlis import (
     make_activation,
     norm_scores,
     single_index_adjoint,
+    two_layer_adjoint,
 )
 
 
@@ -133,10 +134,14 @@ def test_gram_passes_grow_only_with_ill_conditioning(F, passes, monkeypatch):
 
 def test_exact_rank_deficiency_is_detected():
     F = rank_deficient()
-    # Rank 6 of 8 columns: the scores sum to 1 only if divided by the true rank.
-    unnormalized = leverage_scores(F) * 6
-    np.testing.assert_allclose(unnormalized.sum(), 6.0)
     assert np.linalg.matrix_rank(F) == 6
+    # Rank 6 of 8 columns (one a combination, one zero). A noise direction
+    # kept by mistake would add a seventh, and ||f_i K||^2 would not be the
+    # diagonal of the projector (whose trace is the rank).
+    K, rank = _scores.leverage_factor(_scores._array_rows(F), *F.shape)
+    assert rank == K.shape[1] == 6
+    unnormalized = np.sum((F @ K) ** 2, axis=1)
+    np.testing.assert_allclose(unnormalized, reference_leverage(F) * 6, atol=1e-10)
 
 
 def test_scores_are_invariant_to_column_scaling():
@@ -262,14 +267,15 @@ def test_bad_matrices_raise(func, F, match):
 
 @pytest.mark.parametrize("ridge", [-1.0, np.nan, np.inf, "big"])
 def test_bad_ridge_raises(ridge):
-    with pytest.raises(ValueError, match="ridge must be"):
+    with pytest.raises(ValueError, match="'ridge' parameter of leverage_scores"):
         leverage_scores(random_matrix(), ridge=ridge)
 
 
+@pytest.mark.parametrize("func", [leverage_scores, norm_scores])
 @pytest.mark.parametrize("block_size", [0, -3, 2.5, True])
-def test_bad_block_size_raises(block_size):
-    with pytest.raises(ValueError, match="block_size must be"):
-        leverage_scores(random_matrix(), block_size=block_size)
+def test_bad_block_size_raises(func, block_size):
+    with pytest.raises(ValueError, match="block_size"):
+        func(random_matrix(), block_size=block_size)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
@@ -323,3 +329,228 @@ def test_ridge_with_rescaled_columns_matches_its_formula():
     np.testing.assert_allclose(
         leverage_scores(F, ridge=ridge), raw / raw.sum(), rtol=1e-10
     )
+
+
+# ----------------------------------------------------------------------------
+# Subnormal columns (issue 13, item 9)
+# ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["exact", "sketch"])
+def test_subnormal_column_keeps_its_leverage(method):
+    # 1 / max|column| overflows for a column of subnormals.
+    F = random_matrix(300, 4, 18)
+    tiny = F.copy()
+    tiny[:, 0] *= 1e-310
+    assert 0 < np.abs(tiny[:, 0]).max() < np.finfo(float).tiny
+    kwargs = {"method": method, "random_state": 0}
+    # Subnormals keep fewer digits than normal numbers: agreement to 1e-9.
+    np.testing.assert_allclose(
+        leverage_scores(tiny, **kwargs), leverage_scores(F, **kwargs), rtol=1e-9
+    )
+
+
+def test_subnormal_column_in_norm_scores():
+    F = random_matrix(30, 3, 19)
+    tiny = F.copy()
+    tiny[:, 0] *= 1e-310
+    without = F.copy()
+    without[:, 0] = 0.0
+    np.testing.assert_allclose(norm_scores(tiny), norm_scores(without), rtol=1e-12)
+    np.testing.assert_allclose(norm_scores(F * 1e-310), norm_scores(F), rtol=1e-9)
+
+
+def test_leverage_factor_refuses_an_unrepresentable_factor():
+    F = random_matrix(50, 3, 20)
+    F[:, 1] *= 1e-310
+    with pytest.raises(ValueError, match="not representable"):
+        _scores.leverage_factor(_scores._array_rows(F), *F.shape)
+
+
+# ----------------------------------------------------------------------------
+# Wide matrices: the n x n side (issue 13, item 10)
+# ----------------------------------------------------------------------------
+
+
+def wide_rank_deficient(n=40, k=300, rank=25, seed=21):
+    rng = np.random.default_rng(seed)
+    F = rng.normal(size=(rank, k))
+    F = np.vstack([F, rng.normal(size=(n - rank - 1, rank)) @ F, np.zeros((1, k))])
+    return F[rng.permutation(n)]
+
+
+@pytest.mark.parametrize(
+    "F",
+    [
+        random_matrix(40, 300, 22),
+        wide_rank_deficient(),
+        wide_rank_deficient() * 10.0 ** np.random.default_rng(23).uniform(-8, 8, 300),
+        np.vstack([random_matrix(1, 50, 24)] * 3),
+    ],
+    ids=["full_row_rank", "rank_deficient", "rank_deficient_col_scaled", "one_row"],
+)
+def test_wide_leverage_matches_pseudo_inverse(F):
+    # The column-scaled case: the reference sees the unscaled matrix (the
+    # scores are invariant; numpy's tolerance on scaled columns is not).
+    unscaled = F / np.abs(F).max(axis=0)
+    expected = reference_leverage(unscaled)
+    np.testing.assert_allclose(leverage_scores(F), expected, rtol=0, atol=1e-10)
+
+
+def test_wide_leverage_never_forms_the_column_gram():
+    # 60 x 4,000: a 4,000 x 4,000 Gram alone would be 122 MiB.
+    F = random_matrix(60, 4000, 25)
+    leverage_scores(F[:, :10])  # warm up
+    tracemalloc.start()
+    scores = leverage_scores(F)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    np.testing.assert_allclose(scores, 1 / 60)
+    # A block is all of this F: a copy or two of it, nothing k x k.
+    assert peak < 2.5 * F.nbytes
+
+
+# ----------------------------------------------------------------------------
+# Sketched leverage
+# ----------------------------------------------------------------------------
+
+
+def total_variation(p, q):
+    return 0.5 * np.abs(p - q).sum()
+
+
+def within_band(approx, exact):
+    """Fraction of rows whose score is within [0.5, 2] times the exact one."""
+    ratio = approx[exact > 0] / exact[exact > 0]
+    return np.mean((ratio >= 0.5) & (ratio <= 2.0))
+
+
+def two_layer_dual(n=3000, d=48, m=6, seed=26):
+    """A two-layer ReLU dual matrix on heavy-tailed (Student t, 3 dof) data.
+
+    Rank ``k - m``: each neuron's ``a`` column is a combination of its ``b``
+    columns (homogeneity), the structure of real dual matrices.
+    """
+    rng = np.random.default_rng(seed)
+    X, y = rng.standard_t(3, size=(n, d)), rng.standard_t(3, size=n)
+    theta = rng.normal(size=m * (d + 2) + 1)
+    return two_layer_adjoint(X, theta, m, make_activation("identity"), y=y)
+
+
+def sketch_cases(n=3000, k=302):
+    rng = np.random.default_rng(27)
+    G = rng.normal(size=(n, k))
+    coherent = G.copy()
+    coherent[rng.choice(n, 20, replace=False)] *= 100.0
+    low_rank = G[:, : k // 2] @ rng.normal(size=(k // 2, k))
+    two_layer = two_layer_dual(n, m=k // 50)
+    return {"two_layer": two_layer, "coherent": coherent, "rank_def": low_rank}
+
+
+SKETCH_CASES = sketch_cases()
+SMALL = sketch_cases(1500, 62)
+
+
+@pytest.mark.parametrize("name", SKETCH_CASES)
+def test_sketch_meets_the_accuracy_goals(name):
+    # k = 302 > the 256 default projections: both approximations are active.
+    F = SKETCH_CASES[name]
+    exact = leverage_scores(F, method="exact")
+    approx = leverage_scores(F, method="sketch", random_state=0)
+    assert total_variation(approx, exact) <= 0.05
+    assert within_band(approx, exact) >= 0.95
+    assert approx.sum() == pytest.approx(1.0) and np.all(approx >= 0)
+
+
+@pytest.mark.parametrize("ridge", [0.0, 30.0 * 1500])
+def test_sketch_converges_to_exact_without_projection(ridge):
+    # Norms without projection: only the embedding's distortion remains, with
+    # relative spread sqrt(2 / (sketch_size - rank)) per row. The ridge
+    # changes the answer (checked), so a sketch that ignored it would fail.
+    F = SMALL["coherent"]
+    exact = leverage_scores(F, ridge=ridge, method="exact")
+    errors = [
+        total_variation(
+            leverage_scores(
+                F,
+                method="sketch",
+                ridge=ridge,
+                sketch_size=size,
+                n_projections=F.shape[1],
+                random_state=1,
+            ),
+            exact,
+        )
+        for size in (100, 1500)
+    ]
+    assert errors[1] < 0.4 * errors[0]
+    assert errors[1] < 0.02
+    if ridge:
+        assert total_variation(exact, leverage_scores(F)) > 0.1
+
+
+def test_sketch_is_deterministic_for_a_seed_and_block_size_free():
+    F = SMALL["two_layer"]
+    kwargs = {"method": "sketch", "n_projections": 16, "random_state": 3}
+    first = leverage_scores(F, **kwargs)
+    np.testing.assert_array_equal(first, leverage_scores(F, **kwargs))
+    np.testing.assert_allclose(
+        first, leverage_scores(F, block_size=333, **kwargs), rtol=1e-9
+    )
+    kwargs["random_state"] = 4
+    assert not np.allclose(first, leverage_scores(F, **kwargs))
+
+
+def test_sketch_is_invariant_to_column_scaling():
+    F = SMALL["two_layer"]
+    scales = 10.0 ** np.random.default_rng(28).uniform(-150, 150, F.shape[1])
+    kwargs = {"method": "sketch", "n_projections": 16, "random_state": 5}
+    np.testing.assert_allclose(
+        leverage_scores(F * scales, **kwargs), leverage_scores(F, **kwargs), rtol=1e-8
+    )
+
+
+def test_sketch_drops_the_null_space():
+    # Rank 31 of 62 columns. Without projection the unnormalized scores sum
+    # to the rank times the embedding's known bias r1 / (r1 - rank - 1)
+    # (the mean of an inverse Wishart matrix), not to 62.
+    F = SMALL["rank_def"]
+    rank, sketch_size = F.shape[1] // 2, 300
+    unnormalized = _scores._sketch_leverage(
+        _scores._array_rows(F),
+        *F.shape,
+        ridge=0.0,
+        sketch_size=sketch_size,
+        n_projections=F.shape[1],
+        block_size=1000,
+        rng=np.random.RandomState(6),
+    )
+    expected = rank * sketch_size / (sketch_size - rank - 1)
+    assert unnormalized.sum() == pytest.approx(expected, rel=0.05)
+
+
+def test_auto_is_exact_for_small_k_and_sketches_large_problems():
+    F = random_matrix(2000, 40, 29)
+    np.testing.assert_array_equal(
+        leverage_scores(F), leverage_scores(F, method="exact")
+    )
+    assert _scores._choose_method(2000, 40, 1080, 256) == "exact"
+    assert _scores._choose_method(1_000_000, 5201, 11402, 256) == "sketch"
+    # n not much larger than k: the sketch's own Gram costs as much as exact.
+    assert _scores._choose_method(12_000, 5201, 11402, 256) == "exact"
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"method": "fast"}, "'method' parameter"),
+        ({"sketch_size": 0}, "'sketch_size' parameter"),
+        ({"sketch_size": 5, "method": "sketch"}, "sketch_size must be at least"),
+        ({"n_projections": 0}, "'n_projections' parameter"),
+        ({"n_projections": 2.5}, "'n_projections' parameter"),
+        ({"random_state": "seed"}, "'random_state' parameter"),
+    ],
+)
+def test_bad_sketch_parameters_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        leverage_scores(random_matrix(), **kwargs)
