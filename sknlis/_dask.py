@@ -178,9 +178,9 @@ class DataChunks:
     """
 
     def __init__(self, X, y=None):
-        self.frame = hasattr(X, "partitions")
+        self.frame = _is_frame(X)
         if self.frame:
-            lengths = X.map_partitions(len).compute()
+            lengths = np.asarray(X.map_partitions(len).compute())
             X_parts = X.to_delayed()
         elif is_dask_array(X):
             check_row_chunks(X, "X")
@@ -205,7 +205,7 @@ class DataChunks:
     def _y_parts(self, y):
         if y is None:
             return [None] * len(self.bounds)
-        if hasattr(y, "partitions") or is_dask_array(y):
+        if _is_frame(y) or is_dask_array(y):
             if is_dask_array(y):
                 check_row_chunks(y, "y")
                 if y.ndim != 1:
@@ -213,7 +213,7 @@ class DataChunks:
                 lengths = y.chunks[0]
                 parts = list(y.to_delayed().ravel())
             else:
-                lengths = y.map_partitions(len).compute()
+                lengths = np.asarray(y.map_partitions(len).compute())
                 parts = y.to_delayed()
             if tuple(lengths) != self.chunks:
                 raise ValueError(
@@ -283,6 +283,11 @@ def _concatenate(pieces):
 
 def is_dask_array(data):
     return isinstance(data, da.Array)
+
+
+def _is_frame(data):
+    """A dask.dataframe DataFrame or Series."""
+    return not is_dask_array(data) and hasattr(data, "map_partitions")
 
 
 def data_chunks(X, y=None):

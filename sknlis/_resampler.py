@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from sknlis._protocol import adjoint_rows, classifies, linear_rows, resolve_estimator
+from sknlis._rows import is_lazy
 from sknlis._sampling import importance_sample, resolve_n_samples
 from sknlis._scores import blocked_leverage_scores, blocked_norm_scores
 
@@ -216,6 +217,10 @@ class NonlinearImportanceResampler(BaseEstimator):
             Their targets, of the same type as ``y``.
         """
         X_in, y_in = X, y
+        if is_lazy(X) or is_lazy(y):
+            from sknlis._dask_resampler import fit_resample_chunked
+
+            return fit_resample_chunked(self, X, y)
         # Two rows at least: a sample of the only row carries no information.
         classify = classifies(self.estimator, y)
         # float32 stays float32: the scores convert one block at a time.
@@ -250,7 +255,15 @@ class NonlinearImportanceResampler(BaseEstimator):
         if self.basis == "linear":
             rows, n_columns = linear_rows(X)
         else:
-            self.estimator_ = self._fitted_estimator(X_in, y, rng, count, classify)
+            self.estimator_ = self._fitted_estimator(
+                X_in,
+                y,
+                rng,
+                count,
+                classify,
+                X.shape[0],
+                lambda rows: (_safe_indexing(X_in, rows), y[rows]),
+            )
             rows, n_columns = adjoint_rows(self.estimator_, X_in, y, self.block_size)
         if self.scores == "norm":
             return blocked_norm_scores(
@@ -260,7 +273,8 @@ class NonlinearImportanceResampler(BaseEstimator):
             rows, X.shape[0], n_columns, ridge=self.ridge, block_size=self.block_size
         )
 
-    def _fitted_estimator(self, X, y, rng, count, classify):
+    def _fitted_estimator(self, X, y, rng, count, classify, n_rows, take):
+        """The model, fitted on a pilot; ``take(rows)`` gathers ``(X, y)`` rows."""
         estimator = resolve_estimator(
             self.estimator,
             prefit=self.prefit,
@@ -273,7 +287,6 @@ class NonlinearImportanceResampler(BaseEstimator):
             return estimator
         if self.pilot_size is None:
             return estimator.fit(X, y)
-        n_rows = y.shape[0]
         if self.pilot_size == "auto":
             n_pilot = _auto_pilot_size(count, n_rows, self.n_features_in_)
         else:
@@ -292,4 +305,4 @@ class NonlinearImportanceResampler(BaseEstimator):
         self.pilot_indices_ = pilot
         # Any other error of the pilot fit (a bad parameter of the model, say)
         # is the model's own, with its own message.
-        return estimator.fit(_safe_indexing(X, pilot), y[pilot])
+        return estimator.fit(*take(pilot))
