@@ -134,7 +134,7 @@ def _reader(first, last):
     return kernel
 
 
-def check_row_chunks(data, name):
+def check_row_chunks(data, name, numeric=True):
     """A Dask array chunked along rows only, with known chunk sizes."""
     if data.ndim not in (1, 2):
         raise ValueError(
@@ -152,7 +152,7 @@ def check_row_chunks(data, name):
             f"chunks): a row must lie in one chunk. Rechunk it with "
             f"{name}.rechunk({{1: -1}})."
         )
-    if data.dtype.kind not in "iuf":
+    if numeric and data.dtype.kind not in "iuf":
         raise TypeError(f"{name} must hold real numbers; got dtype {data.dtype}.")
     if min(data.shape) == 0:
         raise ValueError(f"{name} must have at least one row and column.")
@@ -207,7 +207,7 @@ class DataChunks:
             return [None] * len(self.bounds)
         if _is_frame(y) or is_dask_array(y):
             if is_dask_array(y):
-                check_row_chunks(y, "y")
+                check_row_chunks(y, "y", numeric=False)
                 if y.ndim != 1:
                     raise ValueError(f"y must be 1-D; got shape {y.shape}.")
                 lengths = y.chunks[0]

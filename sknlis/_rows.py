@@ -19,11 +19,12 @@ Only global row indices reach a kernel, so a pass that depends on the row
 This module imports no Dask: the core works without it.
 """
 
+import functools
 import sys
 
 import numpy as np
 
-__all__ = ["is_lazy", "map_rows", "reduce_rows", "transform_rows"]
+__all__ = ["chunkwise", "is_lazy", "map_rows", "reduce_rows", "transform_rows"]
 
 
 def is_lazy(data):
@@ -55,3 +56,38 @@ def transform_rows(rows, function):
         return function(rows(start, stop))
 
     return transformed
+
+
+def chunkwise(row_shape):
+    """Decorate a row-wise method so that Dask input gives a lazy result.
+
+    On Dask input (``X``, and ``y`` when the method takes it) the method runs
+    on every chunk where it lives, as the in-memory method; ``row_shape(self)``
+    gives ``(shape of one row of the result, dtype)`` of the fitted estimator,
+    known without computing a row. Other input goes to the method unchanged.
+    """
+
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(self, X, *args, **kwargs):
+            y = args[0] if args else kwargs.get("y")
+            if not (is_lazy(X) or is_lazy(y)):
+                return method(self, X, *args, **kwargs)
+            from sklearn.utils.validation import check_is_fitted
+
+            from sknlis._dask import map_row_chunks
+
+            check_is_fitted(self)
+            kwargs.pop("y", None)
+            shape, dtype = row_shape(self)
+            return map_row_chunks(
+                functools.partial(method, self, **kwargs),
+                X,
+                y,
+                trailing=shape,
+                dtype=dtype,
+            )
+
+        return wrapper
+
+    return decorate
