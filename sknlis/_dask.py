@@ -7,6 +7,8 @@ chunk (see :mod:`sknlis._rows`). Reductions are combined pairwise on the
 client (each result is ``k x k`` or smaller); maps return lazy arrays.
 """
 
+from functools import partial
+
 import dask
 import dask.array as da
 import numpy as np
@@ -236,6 +238,10 @@ class DataChunks:
     def chunks(self):
         return tuple(stop - start for start, stop in self.bounds)
 
+    @property
+    def shape(self):
+        return self.n_rows, self.n_features
+
     def rows(self, make_rows, n_columns):
         """A :class:`ChunkedRows` over these chunks; ``make_rows(X_i, y_i)``."""
         return ChunkedRows(self.parts, self.bounds, _Unpack(make_rows), n_columns)
@@ -295,21 +301,6 @@ def data_chunks(X, y=None):
     return DataChunks(X, y)
 
 
-def checked_chunk(X, y, *, y_numeric=True):
-    """One chunk of ``(X, y)`` validated as the in-memory path validates all:
-    finite, numeric, float32 kept. A NaN in a late chunk is found here."""
-    X = check_array(X, dtype=(np.float64, np.float32), input_name="X")
-    if y is not None:
-        y = check_array(
-            y,
-            ensure_2d=False,
-            dtype=np.float64 if y_numeric else None,
-            ensure_all_finite=y_numeric,
-            input_name="y",
-        )
-    return X, y
-
-
 def map_row_chunks(function, X, y=None, *, trailing=(), dtype=np.float64):
     """``function(X_i, y_i)`` on every chunk, as one lazy array of rows."""
     chunks = data_chunks(X, y)
@@ -326,3 +317,62 @@ def map_row_chunks(function, X, y=None, *, trailing=(), dtype=np.float64):
 def _apply(function, part):
     X, y = part
     return function(X) if y is None else function(X, y)
+
+
+def chunked_input(estimator, X, y, *, reset):
+    """:class:`DataChunks` of Dask input, checked as ``validate_data`` would.
+
+    Sets (``reset``) or checks ``n_features_in_`` and ``feature_names_in_``.
+    """
+    if not is_dask_array(X) and not _is_frame(X):
+        raise TypeError(
+            "y is a Dask collection but X is not: pass X as a dask.array or "
+            "dask.dataframe too (chunked alike), or y in memory."
+        )
+    chunks = DataChunks(X, y)
+    name = type(estimator).__name__
+    if reset:
+        if chunks.n_rows < 2:
+            raise ValueError(f"X has {chunks.n_rows} row(s); {name} needs 2.")
+        estimator.n_features_in_ = chunks.n_features
+        names = chunks.columns
+        if names is not None and all(isinstance(c, str) for c in names):
+            estimator.feature_names_in_ = np.asarray(names, dtype=object)
+        elif hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+    elif chunks.n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {chunks.n_features} features, but {name} is expecting "
+            f"{estimator.n_features_in_} features as input."
+        )
+    return chunks
+
+
+def dual_rows(chunks, estimator, block_size, *, y_numeric=True):
+    """``(rows, n_columns)``: the estimator's dual matrix chunk by chunk, or
+    the data matrix ``[X, 1]`` when ``estimator`` is None."""
+    from sknlis._protocol import n_adjoint_columns
+
+    if estimator is None:
+        return chunks.rows(_linear_chunk_rows, chunks.n_features + 1), (
+            chunks.n_features + 1
+        )
+    n_columns = n_adjoint_columns(estimator)
+    make = partial(_adjoint_chunk_rows, estimator, block_size, y_numeric)
+    return chunks.rows(make, n_columns), n_columns
+
+
+def _linear_chunk_rows(X, y):
+    from sknlis._protocol import linear_rows
+
+    X = check_array(X, dtype=(np.float64, np.float32), input_name="X")
+    return linear_rows(X)[0]
+
+
+def _adjoint_chunk_rows(estimator, block_size, y_numeric, X, y):
+    from sknlis._protocol import adjoint_rows
+
+    # The model validates X block by block (finite, its feature names).
+    if y is not None and y_numeric:
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+    return adjoint_rows(estimator, X, y, block_size)[0]
