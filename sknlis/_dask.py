@@ -7,11 +7,13 @@ chunk (see :mod:`sknlis._rows`). Reductions are combined pairwise on the
 client (each result is ``k x k`` or smaller); maps return lazy arrays.
 """
 
+import copy
 from functools import partial
 
 import dask
 import dask.array as da
 import numpy as np
+from dask.delayed import Delayed
 from sklearn.utils import _safe_indexing, check_array
 
 __all__ = [
@@ -71,6 +73,10 @@ class ChunkedRows:
     def __init__(self, parts, bounds, make_rows, n_columns, transforms=()):
         self.parts = list(parts)
         self.bounds = list(bounds)
+        # One key that every task shares: the model is sent once per worker,
+        # not once per task.
+        if not isinstance(make_rows, Delayed):
+            make_rows = dask.delayed(make_rows, pure=False)
         self.make_rows = make_rows
         self.n_columns = n_columns
         self.transforms = tuple(transforms)
@@ -181,7 +187,22 @@ class DataChunks:
 
     def __init__(self, X, y=None):
         self.frame = _is_frame(X)
-        if self.frame:
+        joint = self.frame and _is_frame(y) and y.ndim == 1
+        if joint:
+            # Columns of one frame are partitioned alike only when optimized
+            # together: Dask may merge the partitions of a narrow selection.
+            try:
+                X_y = X.assign(**{_TARGET: y})
+            except (ValueError, TypeError, NotImplementedError) as error:
+                raise ValueError(
+                    "X and y must be partitioned alike (the same rows in each "
+                    f"chunk): Dask cannot align them ({error}). Take both from "
+                    "one data frame."
+                ) from None
+            lengths = np.asarray(X_y.map_partitions(len).compute())
+            split = dask.delayed(_split_target, pure=True)
+            X_parts = [split(part, y.name) for part in X_y.to_delayed()]
+        elif self.frame:
             lengths = np.asarray(X.map_partitions(len).compute())
             X_parts = X.to_delayed()
         elif is_dask_array(X):
@@ -201,6 +222,9 @@ class DataChunks:
         self.n_rows = self.bounds[-1][1] if self.bounds else 0
         self.n_features = X.shape[1]
         self.columns = list(X.columns) if self.frame else None
+        if joint:
+            self.parts = X_parts  # each part is already (X_i, y_i)
+            return
         self.y_parts = self._y_parts(y)
         self.parts = [(x, y_part) for x, y_part in zip(X_parts, self.y_parts)]
 
@@ -259,6 +283,13 @@ class DataChunks:
         pieces = dask.compute(*tasks)
         X_parts, y_parts = zip(*pieces)
         return _concatenate(X_parts), _concatenate(y_parts)
+
+
+_TARGET = "__sknlis_target__"
+
+
+def _split_target(part, name):
+    return part.drop(columns=_TARGET), part[_TARGET].rename(name)
 
 
 class _Unpack:
@@ -358,8 +389,18 @@ def dual_rows(chunks, estimator, block_size, *, y_numeric=True):
             chunks.n_features + 1
         )
     n_columns = n_adjoint_columns(estimator)
-    make = partial(_adjoint_chunk_rows, estimator, block_size, y_numeric)
+    make = partial(_adjoint_chunk_rows, _lean(estimator), block_size, y_numeric)
     return chunks.rows(make, n_columns), n_columns
+
+
+def _lean(estimator):
+    """The estimator without its stored training dual matrix, which every
+    task would otherwise carry (19 MB for a pilot of 110,000 rows)."""
+    if getattr(estimator, "adjoint_matrix_", None) is None:
+        return estimator
+    lean = copy.copy(estimator)
+    del lean.adjoint_matrix_
+    return lean
 
 
 def _linear_chunk_rows(X, y):

@@ -33,6 +33,15 @@ def is_lazy(data):
     return "dask" in sys.modules and sys.modules["dask"].is_dask_collection(data)
 
 
+def dask_available():
+    """Whether the optional ``sknlis[dask]`` extra is installed."""
+    import importlib.util
+
+    return all(
+        importlib.util.find_spec(name) is not None for name in ("dask", "pandas")
+    )
+
+
 def reduce_rows(rows, n_rows, kernel, combine=np.add):
     """``kernel`` over all rows, its per-chunk results combined pairwise."""
     if hasattr(rows, "reduce_ranges"):

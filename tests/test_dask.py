@@ -301,7 +301,7 @@ def test_resampler_on_a_local_cluster_draws_the_in_memory_sample():
             n_workers=1,
             threads_per_worker=2,
             processes=False,
-            dashboard_address=None,
+            dashboard_address=":0",
             memory_limit="1GiB",
         ) as cluster,
         distributed.Client(cluster),
@@ -310,3 +310,96 @@ def test_resampler_on_a_local_cluster_draws_the_in_memory_sample():
         sampler.fit_resample(*lazy(X, y))
     np.testing.assert_array_equal(sampler.sample_indices_, memory.sample_indices_)
     np.testing.assert_allclose(sampler.sample_weight_, memory.sample_weight_, 1e-10)
+
+
+# ----------------------------------------------------------------------------
+# Command line
+# ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def diabetes_frame():
+    from sklearn.datasets import load_diabetes
+
+    data = load_diabetes(as_frame=True)
+    return data.frame
+
+
+def _cli(argv):
+    from sknlis import __main__ as cli
+
+    return cli.main([str(arg) for arg in argv])
+
+
+def test_cli_streams_parquet(diabetes_frame, tmp_path):
+    pytest.importorskip("pyarrow", reason="reading Parquet needs pyarrow")
+    folder = tmp_path / "rows"
+    folder.mkdir()
+    for i, part in enumerate(np.array_split(np.arange(442), 3)):
+        diabetes_frame.iloc[part].to_parquet(folder / f"part.{i}.parquet")
+    out = tmp_path / "scores.csv"
+    assert _cli(["scores", folder, "--target", "target", "-o", out]) == 0
+    scores = pd.read_csv(out)
+    assert list(scores.columns) == [
+        "row",
+        "adjoint_leverage",
+        "adjoint_norm",
+        "linear_leverage",
+        "linear_norm",
+    ]
+    np.testing.assert_array_equal(scores["row"], np.arange(442))
+    np.testing.assert_allclose(scores.iloc[:, 1:].sum(), 1.0, rtol=1e-8)
+    # The linear basis needs no model: the in-memory command's scores.
+    memory = tmp_path / "memory.csv"
+    diabetes_frame.to_csv(tmp_path / "d.csv", index=False)
+    assert _cli(["scores", tmp_path / "d.csv", "--target", "target", "-o", memory]) == 0
+    np.testing.assert_allclose(
+        scores["linear_leverage"], pd.read_csv(memory)["linear_leverage"], 1e-8
+    )
+    sample = tmp_path / "sample.csv"
+    argv = ["sample", folder, "--target", "target", "--n-samples", 40, "-o", sample]
+    assert _cli(argv) == 0
+    drawn = pd.read_csv(sample)
+    assert drawn.shape == (40, diabetes_frame.shape[1] + 2)
+    np.testing.assert_allclose(
+        drawn[diabetes_frame.columns], diabetes_frame.iloc[drawn["row"]], rtol=1e-12
+    )
+
+
+def test_cli_streams_a_large_csv_with_the_same_errors(
+    diabetes_frame, tmp_path, monkeypatch, capsys
+):
+    from sknlis import __main__ as cli
+
+    monkeypatch.setattr(cli, "STREAM_CSV_BYTES", 0)  # every CSV streams
+    path = tmp_path / "d.csv"
+    diabetes_frame.to_csv(path, index=False)
+    out = tmp_path / "sample.csv"
+    out.write_text("old\n")
+    memory = tmp_path / "memory.csv"
+    monkeypatch.setattr(cli, "STREAM_CSV_BYTES", 2**40)
+    assert _cli(["sample", path, "--target", "target", "-o", memory]) == 0
+    monkeypatch.setattr(cli, "STREAM_CSV_BYTES", 0)
+    assert _cli(["sample", path, "--target", "target", "-o", out]) == 0
+    # The same seed draws the same rows as the in-memory command.
+    np.testing.assert_array_equal(pd.read_csv(out)["row"], pd.read_csv(memory)["row"])
+    for argv, message in [
+        (["--target", "price"], "Target column 'price'"),
+        (["--target", "target", "--n-samples", 5000, "--no-replace"], "only 442"),
+    ]:
+        with pytest.raises(SystemExit):
+            _cli(["sample", path, *argv, "-o", out])
+        assert message in capsys.readouterr().err
+    late = diabetes_frame.copy()
+    late.loc[440, "bmi"] = np.nan
+    late.to_csv(path, index=False)
+    out.write_text("old\n")
+    with pytest.raises(SystemExit):
+        _cli(["scores", path, "--target", "target", "-o", out])
+    assert "Column 'bmi' holds missing" in capsys.readouterr().err
+    assert out.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "d.csv",
+        "memory.csv",
+        "sample.csv",
+    ]
