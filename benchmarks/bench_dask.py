@@ -3,7 +3,7 @@
 Data: ``n x 20`` float32 and a target, written chunk by chunk to ``.npy``
 files (by a subprocess, so this process never holds them), at least four
 times the total memory given to the workers. Dask reads them chunk by chunk
-(80 MB chunks of whole rows) on ``LocalCluster(n_workers=2,
+(42 MB chunks of whole rows) on ``LocalCluster(n_workers=2,
 threads_per_worker=1, memory_limit=...)``; the resampler fits its pilot,
 scores every row by its adjoint leverage (dual matrix per chunk) and draws
 0.1% of the rows, end to end.
@@ -34,17 +34,14 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 N_FEATURES = 20
-CHUNK_ROWS = 1_000_000  # 80 MB of float32 per chunk
+CHUNK_ROWS = 500_000  # 42 MB of float32 per chunk
 SAMPLE = 0.001
 
 
 def write_data(directory, n_rows, chunk_rows):
-    """Write X (n x 20 float32) and y chunk by chunk; never all in memory."""
-    X = np.lib.format.open_memmap(
-        os.path.join(directory, "X.npy"), "w+", np.float32, (n_rows, N_FEATURES)
-    )
-    y = np.lib.format.open_memmap(
-        os.path.join(directory, "y.npy"), "w+", np.float32, (n_rows,)
+    """Write ``[X, y]`` (n x 21 float32) chunk by chunk; never all in memory."""
+    data = np.lib.format.open_memmap(
+        os.path.join(directory, "Xy.npy"), "w+", np.float32, (n_rows, N_FEATURES + 1)
     )
     w = np.random.default_rng(0).standard_normal(N_FEATURES).astype(np.float32)
     w /= np.linalg.norm(w)
@@ -53,13 +50,12 @@ def write_data(directory, n_rows, chunk_rows):
         rng = np.random.default_rng([1, start])
         block = rng.standard_normal((stop - start, N_FEATURES), dtype=np.float32)
         z = block @ w
-        X[start:stop] = block
-        y[start:stop] = z / (1 + np.exp(-z)) + 0.1 * rng.standard_normal(
-            stop - start, dtype=np.float32
+        data[start:stop, :N_FEATURES] = block
+        data[start:stop, N_FEATURES] = z / (1 + np.exp(-z)) + 0.1 * (
+            rng.standard_normal(stop - start, dtype=np.float32)
         )
-        X.flush()
-        y.flush()
-    del X, y
+        data.flush()
+    del data
 
 
 def _load(path, start, stop):
@@ -67,28 +63,23 @@ def _load(path, start, stop):
 
 
 def lazy_data(directory, n_rows, chunk_rows):
+    """X and y of one lazy array: one read per chunk serves both."""
     import dask
     import dask.array as da
 
-    X_parts, y_parts = [], []
-    for start in range(0, n_rows, chunk_rows):
-        stop = min(start + chunk_rows, n_rows)
-        load = dask.delayed(_load, pure=True)
-        X_parts.append(
+    path = os.path.join(directory, "Xy.npy")
+    load = dask.delayed(_load, pure=True)
+    data = da.concatenate(
+        [
             da.from_delayed(
-                load(os.path.join(directory, "X.npy"), start, stop),
-                (stop - start, N_FEATURES),
+                load(path, start, min(start + chunk_rows, n_rows)),
+                (min(start + chunk_rows, n_rows) - start, N_FEATURES + 1),
                 np.float32,
             )
-        )
-        y_parts.append(
-            da.from_delayed(
-                load(os.path.join(directory, "y.npy"), start, stop),
-                (stop - start,),
-                np.float32,
-            )
-        )
-    return da.concatenate(X_parts), da.concatenate(y_parts)
+            for start in range(0, n_rows, chunk_rows)
+        ]
+    )
+    return data[:, :N_FEATURES], data[:, N_FEATURES]
 
 
 def sampler():
@@ -154,8 +145,8 @@ def run_numpy(directory, n_rows):
 
     from threadpoolctl import threadpool_limits
 
-    X = np.load(os.path.join(directory, "X.npy"), mmap_mode="r")[:n_rows].copy()
-    y = np.load(os.path.join(directory, "y.npy"), mmap_mode="r")[:n_rows].copy()
+    data = np.load(os.path.join(directory, "Xy.npy"), mmap_mode="r")[:n_rows]
+    X, y = data[:, :N_FEATURES].copy(), data[:, N_FEATURES].copy()
     with threadpool_limits(1):
         cpu, start = time.process_time(), time.perf_counter()
         resampler = sampler()
