@@ -225,8 +225,7 @@ class DataChunks:
         if joint:
             self.parts = X_parts  # each part is already (X_i, y_i)
             return
-        self.y_parts = self._y_parts(y)
-        self.parts = [(x, y_part) for x, y_part in zip(X_parts, self.y_parts)]
+        self.parts = list(zip(X_parts, self._y_parts(y)))
 
     def _y_parts(self, y):
         if y is None:

@@ -205,14 +205,19 @@ class NonlinearImportanceResampler(BaseEstimator):
         Parameters
         ----------
         X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Training data.
+            Training data. A Dask array or data frame (chunked along its
+            rows) is scored chunk by chunk and only the pilot and the
+            sample are gathered; ``scores_`` is then a lazy Dask array (see
+            the user guide, "Data larger than memory").
         y : array-like of shape (n_samples,)
-            Real-valued targets, or class labels for a classifier.
+            Real-valued targets, or class labels for a classifier; a Dask
+            collection partitioned as ``X`` (class labels: in memory).
 
         Returns
         -------
         X_resampled : {ndarray, DataFrame} of shape (n_drawn, n_features)
-            The drawn rows, of the same type as ``X``.
+            The drawn rows, of the same type as ``X`` (numpy for a Dask
+            array, pandas for a Dask data frame), in memory.
         y_resampled : {ndarray, Series} of shape (n_drawn,)
             Their targets, of the same type as ``y``.
         """

@@ -692,8 +692,10 @@ def leverage_scores(
 
     Parameters
     ----------
-    F : array-like of shape (n_samples, n_columns)
-        Any matrix: a data matrix, or a dual matrix ``adjoint_matrix_``.
+    F : {array-like, dask.array.Array} of shape (n_samples, n_columns)
+        Any matrix: a data matrix, or a dual matrix ``adjoint_matrix_``. A
+        Dask array (chunked along its rows only) is scored chunk by chunk
+        where it lives, and the scores are returned as a lazy Dask array.
     method : {"auto", "exact", "sketch"}, default="auto"
         How to compute the scores of a tall ``F`` (``n_samples >=
         n_columns``; a wide one is always exact, through its
@@ -739,8 +741,8 @@ def leverage_scores(
 
     Returns
     -------
-    scores : ndarray of shape (n_samples,)
-        Non-negative, summing to 1.
+    scores : ndarray or dask.array.Array of shape (n_samples,)
+        Non-negative, summing to 1; lazy for a Dask ``F``.
 
     See Also
     --------
@@ -803,14 +805,15 @@ def norm_scores(F, *, block_size=None):
 
     Parameters
     ----------
-    F : array-like of shape (n_samples, n_columns)
+    F : {array-like, dask.array.Array} of shape (n_samples, n_columns)
+        A Dask array (chunked along its rows only) gives lazy scores.
     block_size : int, default=None
         Rows per block.
 
     Returns
     -------
-    scores : ndarray of shape (n_samples,)
-        Non-negative, summing to 1.
+    scores : ndarray or dask.array.Array of shape (n_samples,)
+        Non-negative, summing to 1; lazy for a Dask ``F``.
 
     Examples
     --------
