@@ -30,7 +30,8 @@ __all__ = ["chunkwise", "is_lazy", "map_rows", "reduce_rows", "transform_rows"]
 def is_lazy(data):
     """Whether ``data`` is a Dask collection (without importing Dask)."""
     # A Dask collection cannot exist unless Dask has been imported.
-    return "dask" in sys.modules and sys.modules["dask"].is_dask_collection(data)
+    dask = sys.modules.get("dask")
+    return dask is not None and dask.is_dask_collection(data)
 
 
 def dask_available():
