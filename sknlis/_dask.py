@@ -186,6 +186,9 @@ class DataChunks:
     """
 
     def __init__(self, X, y=None):
+        # Graphs unoptimized (optimize_graph=False) below: optimized one by
+        # one, X and y taken from one array would each fuse their own copy
+        # of the read of a chunk, and every pass would read it twice.
         self.frame = _is_frame(X)
         joint = self.frame and _is_frame(y) and y.ndim == 1
         if joint:
@@ -212,7 +215,7 @@ class DataChunks:
                     f"X must be 2-D (n_samples, n_features); got shape {X.shape}."
                 )
             lengths = X.chunks[0]
-            X_parts = list(X.to_delayed().ravel())
+            X_parts = list(X.to_delayed(optimize_graph=False).ravel())
         else:
             raise TypeError(
                 "With Dask input X must be a dask.array or dask.dataframe "
@@ -236,7 +239,7 @@ class DataChunks:
                 if y.ndim != 1:
                     raise ValueError(f"y must be 1-D; got shape {y.shape}.")
                 lengths = y.chunks[0]
-                parts = list(y.to_delayed().ravel())
+                parts = list(y.to_delayed(optimize_graph=False).ravel())
             else:
                 lengths = np.asarray(y.map_partitions(len).compute())
                 parts = y.to_delayed()
