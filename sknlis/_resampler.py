@@ -25,6 +25,26 @@ def _auto_pilot_size(count, n_rows, n_features):
     return min(n_rows, max(count, 10 * (n_features + 1)))
 
 
+# rng.choice(n, size, replace=False) permutes all n rows: 8 bytes a row (880
+# MB for 1.1e8 rows, most of the client's memory in bench_dask.py). Above
+# this many rows a small pilot is drawn by rejection instead.
+_PERMUTE_LIMIT = 2**24
+
+
+def _uniform_rows(rng, n_rows, size):
+    """``size`` distinct rows drawn uniformly, in random order."""
+    if n_rows <= _PERMUTE_LIMIT or size > n_rows // 4:
+        return rng.choice(n_rows, size=size, replace=False)
+    rows = np.empty(0, dtype=np.intp)
+    while rows.shape[0] < size:
+        # Few repeats when size << n_rows: a loop or two.
+        more = rng.randint(n_rows, size=2 * (size - rows.shape[0]))
+        rows = np.concatenate([rows, more])
+        _, first = np.unique(rows, return_index=True)
+        rows = rows[np.sort(first)]
+    return rows[:size]
+
+
 def _with_every_class(pilot, y, rng):
     """The pilot rows plus one random row of each class they miss.
 
@@ -303,7 +323,7 @@ class NonlinearImportanceResampler(BaseEstimator):
                 f"pilot_size={self.pilot_size!r} gives {n_pilot} row(s) of {n_rows}, "
                 "too few to fit a model (2 at least). Increase pilot_size."
             )
-        pilot = rng.choice(n_rows, size=n_pilot, replace=False)
+        pilot = _uniform_rows(rng, n_rows, n_pilot)
         if classify:
             pilot = _with_every_class(pilot, y, rng)
         pilot = np.sort(pilot)

@@ -141,6 +141,29 @@ def test_resampler_draws_the_in_memory_sample(kwargs):
     np.testing.assert_allclose(chunked.scores_.compute(), memory.scores_, 1e-10)
 
 
+def test_a_large_input_draws_its_pilot_without_permuting_every_row(monkeypatch):
+    from sknlis import _resampler
+
+    monkeypatch.setattr(_resampler, "_PERMUTE_LIMIT", 100)
+    X, y = regression()
+    memory = NonlinearImportanceResampler(n_samples=50, random_state=4)
+    memory.fit_resample(X, y)
+    chunked = NonlinearImportanceResampler(n_samples=50, random_state=4)
+    chunked.fit_resample(*lazy(X, y))
+    pilot = chunked.pilot_indices_
+    assert pilot.shape == (50,) and np.all(np.diff(pilot) > 0)
+    np.testing.assert_array_equal(pilot, memory.pilot_indices_)
+    np.testing.assert_array_equal(chunked.sample_indices_, memory.sample_indices_)
+    # Uniform: every row is in the pilot with probability size / n.
+    state = np.random.RandomState(0)
+    counts = np.zeros(1000)
+    for _ in range(300):
+        rows = _resampler._uniform_rows(state, 1000, 100)
+        assert np.unique(rows).shape == (100,)
+        counts[rows] += 1
+    assert np.abs(counts - 30).max() < 6 * np.sqrt(30 * 0.9)
+
+
 def test_resampler_without_replacement_keeps_the_inclusion_probabilities():
     X, y = regression()
     # A large sample caps the highest-scoring rows at probability 1.
