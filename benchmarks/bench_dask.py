@@ -14,7 +14,7 @@ on a size that fits (same script, same run, one core, BLAS pinned to one
 thread). A smaller check confirms both paths draw the same sample from the
 same data. Usage::
 
-    python benchmarks/bench_dask.py            # ~9 GB on disk, ~10 minutes
+    python benchmarks/bench_dask.py            # 8.6 GiB on disk, ~10 minutes
     python benchmarks/bench_dask.py --quick    # ~0.2 GB, under a minute
 """
 
