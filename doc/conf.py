@@ -90,6 +90,13 @@ html_theme_options = {
 # examples, whose code needs the width.
 html_sidebars = {
     page: []
-    for page in ("index", "install", "user_guide", "reproduction", "auto_examples/*")
+    for page in (
+        "index",
+        "install",
+        "user_guide",
+        "larger_than_memory",
+        "reproduction",
+        "auto_examples/*",
+    )
 }
 html_show_sourcelink = True

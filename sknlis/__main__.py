@@ -21,6 +21,18 @@ def scores_command(args, out=sys.stdout):
     from sknlis import leverage_scores, norm_scores
 
     _check_output(args)
+    if _streams(args.data):
+        from sknlis._dask_cli import read_lazy_table, scores_table
+
+        table = read_lazy_table(args.data, args.target)
+        n_rows, r2 = scores_table(table, _model(args), args.output, out)
+        print(
+            f"Scored {n_rows} rows of {args.data} (swish single-index model fitted "
+            f"on up to 100,000 of them, R^2 {r2:.3f} there); scores sum to 1 "
+            "per column.",
+            file=sys.stderr,
+        )
+        return
     table = read_table(args.data, args.target)
     X, y = standardize(table.X, table.y)
     model = _model(args).fit(X, y)
@@ -48,8 +60,6 @@ def sample_command(args, out=sys.stdout):
     from sknlis import NonlinearImportanceResampler
 
     _check_output(args)
-    table = read_table(args.data, args.target)
-    X, y = standardize(table.X, table.y)
     sampler = NonlinearImportanceResampler(
         _model(args),
         scores=args.scores,
@@ -59,17 +69,52 @@ def sample_command(args, out=sys.stdout):
         replace=not args.no_replace,
         random_state=args.seed,
     )
+    if _streams(args.data):
+        from sknlis._dask_cli import read_lazy_table, sample_table
+
+        table = read_lazy_table(args.data, args.target)
+        n_drawn, n_rows = sample_table(table, sampler, args.output, out)
+        _report_sample(args, n_drawn, n_rows)
+        return
+    table = read_table(args.data, args.target)
+    X, y = standardize(table.X, table.y)
     sampler.fit_resample(X, y)
     rows = [
         [i, *table.records[i], f"{w:.10g}"]
         for i, w in zip(sampler.sample_indices_, sampler.sample_weight_)
     ]
     write_table(args.output or out, ["row", *table.header, "sample_weight"], rows)
+    _report_sample(args, len(rows), X.shape[0])
+
+
+def _report_sample(args, n_drawn, n_rows):
     print(
-        f"Drew {len(rows)} of {X.shape[0]} rows by {args.basis} {args.scores} "
+        f"Drew {n_drawn} of {n_rows} rows by {args.basis} {args.scores} "
         "scores; fit on them with sample_weight to estimate the full-data loss.",
         file=sys.stderr,
     )
+
+
+# A CSV larger than this streams through dask.dataframe when Dask is
+# installed; a smaller one is read in memory (its messages name the line).
+STREAM_CSV_BYTES = 256 * 2**20
+
+
+def _streams(path):
+    """Read ``path`` through Dask: Parquet always, a CSV when it is large."""
+    from sknlis._rows import dask_available
+
+    parquet = os.path.isdir(path) and any(
+        name.endswith((".parquet", ".pq")) for name in os.listdir(path)
+    )
+    parquet = parquet or path.endswith((".parquet", ".pq"))
+    if parquet and not dask_available():
+        raise TableError(
+            f"{path} is Parquet: reading it needs Dask and pyarrow, "
+            "pip install 'sknlis[dask]' pyarrow."
+        )
+    large = os.path.isfile(path) and os.path.getsize(path) > STREAM_CSV_BYTES
+    return parquet or (large and dask_available())
 
 
 def _check_output(args):

@@ -33,6 +33,7 @@ from sknlis._activations import _softplus
 from sknlis._losses import BinomialLogLoss, MultinomialLogLoss
 from sknlis._models import raw_output
 from sknlis._objective import Objective
+from sknlis._rows import chunkwise
 from sknlis._solver import lbfgs
 from sknlis._validation import check_block_size, row_blocks
 
@@ -312,6 +313,7 @@ class BaseNonlinearModel(BaseEstimator):
         X = self._validate(X, reset=False)
         return raw_output(self._model, X, self.theta_)
 
+    @chunkwise(lambda self: ((self.theta_.shape[0] + 1,), np.float64))
     def adjoint_matrix(self, X, y=None, *, block_size=None):
         """The loss dual matrix at ``theta_`` for any data.
 
@@ -383,6 +385,7 @@ class BaseNonlinearRegressor(RegressorMixin, BaseNonlinearModel):
             check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
         )
 
+    @chunkwise(lambda self: ((), np.float64))
     def predict(self, X):
         """Predict with the fitted model.
 
@@ -401,6 +404,15 @@ class BaseNonlinearRegressor(RegressorMixin, BaseNonlinearModel):
 
 
 _LOG_TINY = float(np.log(np.finfo(float).tiny))
+
+
+def _logit_shape(classifier):
+    n_classes = classifier.classes_.shape[0]
+    return ((), np.float64) if n_classes == 2 else ((n_classes,), np.float64)
+
+
+def _proba_shape(classifier):
+    return (classifier.classes_.shape[0],), np.float64
 
 
 class BaseNonlinearClassifier(ClassifierMixin, BaseNonlinearModel):
@@ -434,6 +446,7 @@ class BaseNonlinearClassifier(ClassifierMixin, BaseNonlinearModel):
         n_classes = self.classes_.shape[0]
         return BinomialLogLoss() if n_classes == 2 else MultinomialLogLoss(n_classes)
 
+    @chunkwise(_logit_shape)
     def decision_function(self, X):
         """Logits of the fitted model.
 
@@ -450,6 +463,7 @@ class BaseNonlinearClassifier(ClassifierMixin, BaseNonlinearModel):
         """
         return self._raw_output(X)
 
+    @chunkwise(_proba_shape)
     def predict_proba(self, X):
         """Class probabilities.
 
@@ -465,6 +479,7 @@ class BaseNonlinearClassifier(ClassifierMixin, BaseNonlinearModel):
         """
         return np.exp(self.predict_log_proba(X))
 
+    @chunkwise(_proba_shape)
     def predict_log_proba(self, X):
         """Logarithm of the class probabilities.
 
@@ -489,6 +504,7 @@ class BaseNonlinearClassifier(ClassifierMixin, BaseNonlinearModel):
             log_proba = log_softmax(z, axis=1)
         return np.maximum(log_proba, _LOG_TINY)
 
+    @chunkwise(lambda self: ((), self.classes_.dtype))
     def predict(self, X):
         """Most probable class.
 

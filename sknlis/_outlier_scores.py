@@ -30,11 +30,18 @@ alone, on the same scale.
 """
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from scipy import linalg
 
-from sknlis._scores import _exact_factor, leverage_plan, sketched_factors
+from sknlis._rows import is_lazy, map_rows, reduce_rows, transform_rows
+from sknlis._scores import (
+    _exact_factor,
+    leverage_factor,
+    leverage_plan,
+    sketched_factors,
+)
 from sknlis._validation import check_block_size, row_blocks
 
 __all__ = [
@@ -138,6 +145,8 @@ def fit_outlier_basis(
     n_model = n_columns - 1 if labelled else n_columns
     if n_model == 0:
         raise ValueError("The dual matrix has no model column to score.")
+    if is_lazy(rows) or hasattr(rows, "reduce_ranges"):
+        return _fit_chunked_basis(rows, n_rows, n_model, labelled, block_size)
 
     def model_rows(start, stop):
         return rows(start, stop)[:, :n_model]
@@ -177,18 +186,50 @@ def fit_outlier_basis(
         # Project c onto span(M) twice: one Gram-Schmidt pass loses digits
         # when c is nearly in the span ("twice is enough").
         for _ in range(2):
-            gradient = np.zeros(n_model)
-            for start, stop in row_blocks(n_rows, block_size):
-                block = rows(start, stop)
-                M = block[:, :n_model]
-                gradient += M.T @ (block[:, n_model] - M @ beta)
+            gradient = _residual_gradient(beta, block_size, rows, 0, n_rows)
             beta = beta + K @ (K.T @ gradient)
     if exponents is not None:
         rows = unscaled_rows  # the parts take the caller's rows
-    partial = OutlierBasis(K, rank, beta, np.zeros(4), n_rows, exponents)
-    parts = row_parts(partial, rows, n_rows, labelled=labelled, block_size=block_size)
-    basis = OutlierBasis(K, rank, beta, parts.sum(axis=0), n_rows, exponents)
-    return basis, parts
+    return _with_totals(K, rank, beta, rows, n_rows, labelled, block_size, exponents)
+
+
+def _fit_chunked_basis(rows, n_rows, n_model, labelled, block_size):
+    """:func:`fit_outlier_basis` on Dask chunks: exact leverage, reductions."""
+    model_rows = transform_rows(rows, lambda block: block[:, :n_model])
+    K, rank = leverage_factor(model_rows, n_rows, n_model, block_size=block_size)
+    beta = None
+    if labelled:
+        beta = np.zeros(n_model)
+        # Project c onto span(M) twice: one Gram-Schmidt pass loses digits
+        # when c is nearly in the span ("twice is enough").
+        for _ in range(2):
+            gradient = reduce_rows(
+                rows, n_rows, partial(_residual_gradient, beta, block_size)
+            )
+            beta = beta + K @ (K.T @ gradient)
+    return _with_totals(K, rank, beta, rows, n_rows, labelled, block_size, None)
+
+
+def _with_totals(K, rank, beta, rows, n_rows, labelled, block_size, exponents):
+    """The basis with its training sums, and the training rows' parts."""
+    first = OutlierBasis(K, rank, beta, np.zeros(4), n_rows, exponents)
+    parts = row_parts(first, rows, n_rows, labelled=labelled, block_size=block_size)
+    totals = parts.sum(axis=0)
+    if is_lazy(totals):
+        # One pass for the sums; the parts themselves stay lazy.
+        totals = totals.compute()
+    return OutlierBasis(K, rank, beta, totals, n_rows, exponents), parts
+
+
+def _residual_gradient(beta, block_size, rows, start, stop):
+    """``M^T (c - M beta)`` over rows ``start:stop``."""
+    n_model = beta.shape[0]
+    gradient = np.zeros(n_model)
+    for first, last in row_blocks(stop, block_size, start):
+        block = rows(first, last)
+        M = block[:, :n_model]
+        gradient += M.T @ (block[:, n_model] - M @ beta)
+    return gradient
 
 
 def _wide_factor(M):
@@ -261,22 +302,26 @@ def row_parts(basis, rows, n_rows, *, labelled, block_size=None):
     """
     n_model = basis.K.shape[0]
     block_size = check_block_size(block_size, n_model + 1)
-    parts = np.full((n_rows, 4), np.nan)
-    for start, stop in row_blocks(n_rows, block_size):
-        block = rows(start, stop)
-        M = block[:, :n_model]
-        scaled = basis.model_part(M)
-        projected = scaled @ basis.K
-        out = parts[start:stop]
-        out[:, _LEVERAGE] = np.einsum("ij,ij->i", projected, projected)
-        out[:, _MODEL_SQ] = np.einsum("ij,ij->i", M, M)
-        if labelled and basis.labelled:
-            c = block[:, n_model]
-            out[:, _RESIDUAL] = (c - scaled @ basis.beta) ** 2
-            out[:, _LABEL_SQ] = c**2
-        elif not basis.labelled:
-            out[:, [_RESIDUAL, _LABEL_SQ]] = 0.0
-    return parts
+
+    def kernel(rows, start, stop):
+        parts = np.full((stop - start, 4), np.nan)
+        for first, last in row_blocks(stop, block_size, start):
+            block = rows(first, last)
+            M = block[:, :n_model]
+            scaled = basis.model_part(M)
+            projected = scaled @ basis.K
+            out = parts[first - start : last - start]
+            out[:, _LEVERAGE] = np.einsum("ij,ij->i", projected, projected)
+            out[:, _MODEL_SQ] = np.einsum("ij,ij->i", M, M)
+            if labelled and basis.labelled:
+                c = block[:, n_model]
+                out[:, _RESIDUAL] = (c - scaled @ basis.beta) ** 2
+                out[:, _LABEL_SQ] = c**2
+            elif not basis.labelled:
+                out[:, [_RESIDUAL, _LABEL_SQ]] = 0.0
+        return parts
+
+    return map_rows(rows, n_rows, kernel, trailing=(4,))
 
 
 def outlier_scores(basis, parts, score):
@@ -301,13 +346,16 @@ def outlier_scores(basis, parts, score):
         training score is ``1 / n_rows``. Higher is more abnormal.
     """
     totals = basis.totals
-    parts = parts.copy()
-    for column in (_RESIDUAL, _LABEL_SQ):
-        # Rows without labels get the label part of an average training row.
-        missing = np.isnan(parts[:, column])
-        parts[missing, column] = totals[column] / basis.n_rows
+    # Rows without labels get the label part of an average training row.
+    # (np.where, not assignment: a Dask array of parts stays lazy.)
+    residual_sq, label_sq = (
+        np.where(
+            np.isnan(parts[:, column]), totals[column] / basis.n_rows, parts[:, column]
+        )
+        for column in (_RESIDUAL, _LABEL_SQ)
+    )
     if score == "norm":
-        return (parts[:, _MODEL_SQ] + parts[:, _LABEL_SQ]) / (
+        return (parts[:, _MODEL_SQ] + label_sq) / (
             totals[_MODEL_SQ] + totals[_LABEL_SQ]
         )
     # Sketched leverage is biased up by a common factor (about
@@ -316,7 +364,7 @@ def outlier_scores(basis, parts, score):
     model = parts[:, _LEVERAGE] * (basis.rank / totals[_LEVERAGE])
     if not basis.has_residual:
         return model / basis.rank
-    residual = parts[:, _RESIDUAL] / totals[_RESIDUAL]
+    residual = residual_sq / totals[_RESIDUAL]
     if score == "leverage":
         return (model + residual) / (basis.rank + 1)
     # "balanced": the estimator's constraints admit no other name.

@@ -23,6 +23,7 @@ from sknlis._protocol import (
     linear_rows,
     resolve_estimator,
 )
+from sknlis._rows import is_lazy
 
 __all__ = ["AdjointOutlierDetector"]
 
@@ -42,6 +43,24 @@ def _scoring_docs(method):
         "        [scoring parameters]", _SCORING_PARAMETERS
     )
     return method
+
+
+# float32 input stays float32: the scores convert one block at a time.
+_DTYPES = (np.float64, np.float32)
+
+
+def _chunked(detector, X, y, reset):
+    from sknlis._dask import chunked_input
+
+    return chunked_input(detector, X, y, reset=reset)
+
+
+def _refuse_lazy_loo(lazy):
+    if lazy:
+        raise ValueError(
+            "scores='loo' (leave-one-out log loss) needs numpy input; with "
+            "Dask input use scores='balanced', 'leverage' or 'norm'."
+        )
 
 
 # contamination="auto" flags rows scoring above this multiple of the mean
@@ -299,12 +318,15 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
             Fitted detector.
         """
         X_in = X
-        if y is None:
-            X = validate_data(self, X, dtype=np.float64)
+        lazy = is_lazy(X) or is_lazy(y)
+        if lazy:
+            X = _chunked(self, X, y, reset=True)
+        elif y is None:
+            X = validate_data(self, X, dtype=_DTYPES)
         else:
-            X, y = validate_data(self, X, y, dtype=np.float64)
+            X, y = validate_data(self, X, y, dtype=_DTYPES)
         classify = y is not None and classifies(self.estimator, y)
-        if y is not None and not classify:
+        if y is not None and not classify and not lazy:
             y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
         self._labelled, self._classify = y is not None, classify
         rng = check_random_state(self.random_state)
@@ -319,11 +341,19 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
                 classify=classify,
             )
             if not self.prefit:
+                if lazy:
+                    raise ValueError(
+                        "With Dask input the model cannot be fitted on every "
+                        "row in memory: fit it on a sample (e.g. from "
+                        "NonlinearImportanceResampler) and pass it with "
+                        "prefit=True, or fit without y (the linear basis)."
+                    )
                 self.estimator_.fit(X_in, y)
         self._scores = self.scores
         if self.scores == "auto":
             self._scores = "loo" if classify else "balanced"
         if self._scores == "loo":
+            _refuse_lazy_loo(lazy)
             self._fit_loo(X_in, X, y)
             return self
         rows, n_columns = self._rows(X, X_in, y)
@@ -374,9 +404,9 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
         if self.contamination == "auto":
             self.offset_ = -auto_multiple
         else:
-            self.offset_ = float(
-                np.percentile(self._training_score_samples(), 100 * self.contamination)
-            )
+            # An exact quantile: lazy (Dask) scores are gathered for it.
+            training = np.asarray(self._training_score_samples())
+            self.offset_ = float(np.percentile(training, 100 * self.contamination))
 
     @staticmethod
     def _model_input(X_in, X):
@@ -384,6 +414,12 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
         return X_in if hasattr(X_in, "iloc") else X
 
     def _rows(self, X, X_in, y):
+        if hasattr(X, "parts"):  # the chunks of Dask input
+            from sknlis._dask import dual_rows
+
+            return dual_rows(
+                X, self.estimator_, self.block_size, y_numeric=not self._classify
+            )
         if self.estimator_ is None:
             return linear_rows(X)
         X_model = self._model_input(X_in, X)
@@ -408,8 +444,18 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X_in = X
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        if y is not None:
+        lazy = is_lazy(X) or is_lazy(y)
+        if lazy:
+            X = _chunked(self, X, y, reset=False)
+        else:
+            X = validate_data(self, X, reset=False, dtype=_DTYPES)
+        if y is not None and lazy:
+            if not self._labelled:
+                raise ValueError(
+                    "This detector was fitted without y, so it cannot score "
+                    "targets: call score_samples(X), or fit with y."
+                )
+        elif y is not None:
             if not self._labelled:
                 raise ValueError(
                     "This detector was fitted without y, so it cannot score "
@@ -430,6 +476,7 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
                 "y to score_samples, decision_function and predict."
             )
         if self._scores == "loo":
+            _refuse_lazy_loo(lazy)
             parts = fitted_parts(self.estimator_)
             X_model, y_model = parts.encode(self._model_input(X_in, X), y)
             z = raw_output(parts.model, X_model, parts.theta)

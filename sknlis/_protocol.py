@@ -17,6 +17,7 @@ from sklearn.utils.validation import _num_samples, check_is_fitted
 from sknlis import _adapters
 from sknlis._classifiers import SingleIndexClassifier
 from sknlis._regressors import SingleIndexRegressor
+from sknlis._rows import is_lazy
 from sknlis._validation import check_block_size
 
 __all__ = [
@@ -38,7 +39,8 @@ def classifies(estimator, y):
     """
     if estimator is not None:
         return is_classifier(estimator)
-    return np.asarray(y).dtype.kind not in "iuf"
+    # A Dask collection tells its dtype without being computed.
+    return (y.dtype if is_lazy(y) else np.asarray(y).dtype).kind not in "iuf"
 
 
 def _has_own_adjoint(estimator):

@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from sknlis._protocol import adjoint_rows, classifies, linear_rows, resolve_estimator
+from sknlis._rows import is_lazy
 from sknlis._sampling import importance_sample, resolve_n_samples
 from sknlis._scores import blocked_leverage_scores, blocked_norm_scores
 
@@ -22,6 +23,26 @@ def _auto_pilot_size(count, n_rows, n_features):
     fit well determined when the sample is tiny; the cap is every row.
     """
     return min(n_rows, max(count, 10 * (n_features + 1)))
+
+
+# rng.choice(n, size, replace=False) permutes all n rows: 8 bytes a row (880
+# MB for 1.1e8 rows, most of the client's memory in bench_dask.py). Above
+# this many rows a small pilot is drawn by rejection instead.
+_PERMUTE_LIMIT = 2**24
+
+
+def _uniform_rows(rng, n_rows, size):
+    """``size`` distinct rows drawn uniformly, in random order."""
+    if n_rows <= _PERMUTE_LIMIT or size > n_rows // 4:
+        return rng.choice(n_rows, size=size, replace=False)
+    rows = np.empty(0, dtype=np.intp)
+    while rows.shape[0] < size:
+        # Few repeats when size << n_rows: a loop or two.
+        more = rng.randint(n_rows, size=2 * (size - rows.shape[0]))
+        rows = np.concatenate([rows, more])
+        _, first = np.unique(rows, return_index=True)
+        rows = rows[np.sort(first)]
+    return rows[:size]
 
 
 def _with_every_class(pilot, y, rng):
@@ -219,18 +240,27 @@ class NonlinearImportanceResampler(BaseEstimator):
         Parameters
         ----------
         X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Training data.
+            Training data. A Dask array or data frame (chunked along its
+            rows) is scored chunk by chunk and only the pilot and the
+            sample are gathered; ``scores_`` is then a lazy Dask array (see
+            the user guide, "Data larger than memory").
         y : array-like of shape (n_samples,)
-            Real-valued targets, or class labels for a classifier.
+            Real-valued targets, or class labels for a classifier; a Dask
+            collection partitioned as ``X`` (class labels: in memory).
 
         Returns
         -------
         X_resampled : {ndarray, DataFrame} of shape (n_drawn, n_features)
-            The drawn rows, of the same type as ``X``.
+            The drawn rows, of the same type as ``X`` (numpy for a Dask
+            array, pandas for a Dask data frame), in memory.
         y_resampled : {ndarray, Series} of shape (n_drawn,)
             Their targets, of the same type as ``y``.
         """
         X_in, y_in = X, y
+        if is_lazy(X) or is_lazy(y):
+            from sknlis._dask_resampler import fit_resample_chunked
+
+            return fit_resample_chunked(self, X, y)
         # Two rows at least: a sample of the only row carries no information.
         classify = classifies(self.estimator, y)
         # float32 stays float32: the scores convert one block at a time.
@@ -265,7 +295,15 @@ class NonlinearImportanceResampler(BaseEstimator):
         if self.basis == "linear":
             rows, n_columns = linear_rows(X)
         else:
-            self.estimator_ = self._fitted_estimator(X_in, y, rng, count, classify)
+            self.estimator_ = self._fitted_estimator(
+                X_in,
+                y,
+                rng,
+                count,
+                classify,
+                X.shape[0],
+                lambda rows: (_safe_indexing(X_in, rows), y[rows]),
+            )
             rows, n_columns = adjoint_rows(self.estimator_, X_in, y, self.block_size)
         if self.scores == "norm":
             return blocked_norm_scores(
@@ -281,7 +319,8 @@ class NonlinearImportanceResampler(BaseEstimator):
             random_state=rng,
         )
 
-    def _fitted_estimator(self, X, y, rng, count, classify):
+    def _fitted_estimator(self, X, y, rng, count, classify, n_rows, take):
+        """The model, fitted on a pilot; ``take(rows)`` gathers ``(X, y)`` rows."""
         estimator = resolve_estimator(
             self.estimator,
             prefit=self.prefit,
@@ -293,7 +332,6 @@ class NonlinearImportanceResampler(BaseEstimator):
             return estimator
         if self.pilot_size is None:
             return estimator.fit(X, y)
-        n_rows = y.shape[0]
         if self.pilot_size == "auto":
             n_pilot = _auto_pilot_size(count, n_rows, self.n_features_in_)
         else:
@@ -305,11 +343,11 @@ class NonlinearImportanceResampler(BaseEstimator):
                 f"pilot_size={self.pilot_size!r} gives {n_pilot} row(s) of {n_rows}, "
                 "too few to fit a model (2 at least). Increase pilot_size."
             )
-        pilot = rng.choice(n_rows, size=n_pilot, replace=False)
+        pilot = _uniform_rows(rng, n_rows, n_pilot)
         if classify:
             pilot = _with_every_class(pilot, y, rng)
         pilot = np.sort(pilot)
         self.pilot_indices_ = pilot
         # Any other error of the pilot fit (a bad parameter of the model, say)
         # is the model's own, with its own message.
-        return estimator.fit(_safe_indexing(X, pilot), y[pilot])
+        return estimator.fit(*take(pilot))

@@ -73,15 +73,25 @@ def inclusion_probabilities(tau, n_samples):
     sorted_tau = tau[order]
     # tail[m] = sum of tau over the rows left uncapped when the m largest are.
     tail = np.cumsum(sorted_tau[::-1])[::-1]
-    capped = np.arange(n_samples)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        fits = (n_samples - capped) * sorted_tau[capped] <= tail[capped] * (1 + 1e-12)
-    n_capped = int(np.argmax(fits)) if fits.any() else n_samples
+    n_capped = water_filling(sorted_tau, tail, n_samples)
     pi = np.empty_like(tau)
     pi[order[:n_capped]] = 1.0
     rest = order[n_capped:]
     pi[rest] = np.minimum(1.0, (n_samples - n_capped) * tau[rest] / tail[n_capped])
     return pi
+
+
+def water_filling(sorted_tau, tail, n_samples):
+    """How many of the largest scores are capped at inclusion probability 1.
+
+    ``sorted_tau`` holds (at least) the ``n_samples`` largest scores in
+    decreasing order and ``tail[m]`` the sum of all scores but the ``m``
+    largest. The level of the rest is ``(n_samples - m) / tail[m]``.
+    """
+    capped = np.arange(n_samples)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fits = (n_samples - capped) * sorted_tau[capped] <= tail[capped] * (1 + 1e-12)
+    return int(np.argmax(fits)) if fits.any() else n_samples
 
 
 def _systematic_sample(pi, n_samples, rng):

@@ -59,6 +59,7 @@ from scipy.sparse._sparsetools import csr_matvecs
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from sknlis._rows import is_lazy, map_rows, reduce_rows, transform_rows
 from sknlis._validation import (
     check_block_size,
     check_matrix,
@@ -98,14 +99,19 @@ _AUTO_RATIO = 0.15
 def _gram(rows, n_rows, n_columns, block_size, K=None, extra=None):
     """``(F K)^T (F K) + (E K)^T (E K)`` over row blocks (no ``K``: identity)."""
     width = n_columns if K is None else K.shape[1]
-    G = np.zeros((width, width))
-    # Overflow and non-finite input are detected (and handled) by the caller.
-    with np.errstate(over="ignore", invalid="ignore"):
-        for start, stop in row_blocks(n_rows, block_size):
-            block = rows(start, stop)
+
+    def kernel(rows, start, stop):
+        G = np.zeros((width, width))
+        for first, last in row_blocks(stop, block_size, start):
+            block = rows(first, last)
             if K is not None:
                 block = block @ K
             G += block.T @ block
+        return G
+
+    # Overflow and non-finite input are detected (and handled) by the caller.
+    with np.errstate(over="ignore", invalid="ignore"):
+        G = reduce_rows(rows, n_rows, kernel)
     if extra is not None:
         extra_K = extra if K is None else extra @ K
         G += extra_K.T @ extra_K
@@ -252,9 +258,14 @@ def _orthonormalizing_factor(rows, n_rows, block_size, K, G, extra, tol=None, m=
 
 def _column_max_abs(rows, n_rows, n_columns, block_size):
     """Largest magnitude in each column; raises on NaN or infinity."""
-    out = np.zeros(n_columns)
-    for start, stop in row_blocks(n_rows, block_size):
-        np.maximum(out, np.abs(rows(start, stop)).max(axis=0), out=out)
+
+    def kernel(rows, start, stop):
+        out = np.zeros(n_columns)
+        for first, last in row_blocks(stop, block_size, start):
+            np.maximum(out, np.abs(rows(first, last)).max(axis=0), out=out)
+        return out
+
+    out = reduce_rows(rows, n_rows, kernel, np.maximum)
     if not np.all(np.isfinite(out)):
         # Row callables (dual matrices computed on the fly) skip array checks.
         raise ValueError("F contains NaN or infinity: its scores are undefined.")
@@ -271,10 +282,7 @@ def _column_exponents(col_max):
 
 
 def _scaled_rows(rows, exponents):
-    def scaled(start, stop):
-        return np.ldexp(rows(start, stop), exponents)
-
-    return scaled
+    return transform_rows(rows, lambda block: np.ldexp(block, exponents))
 
 
 def _scaled_ridge(ridge, exponents):
@@ -286,13 +294,17 @@ def _scaled_ridge(ridge, exponents):
 def row_norms_squared(rows, n_rows, n_columns, K=None, block_size=None):
     """``||f_i K||^2`` (or ``||f_i||^2``) for every row, in blocks."""
     block_size = check_block_size(block_size, n_columns)
-    out = np.empty(n_rows)
-    for start, stop in row_blocks(n_rows, block_size):
-        block = rows(start, stop)
-        if K is not None:
-            block = block @ K
-        out[start:stop] = np.einsum("ij,ij->i", block, block)
-    return out
+
+    def kernel(rows, start, stop):
+        out = np.empty(stop - start)
+        for first, last in row_blocks(stop, block_size, start):
+            block = rows(first, last)
+            if K is not None:
+                block = block @ K
+            out[first - start : last - start] = np.einsum("ij,ij->i", block, block)
+        return out
+
+    return map_rows(rows, n_rows, kernel)
 
 
 # ----------------------------------------------------------------------------
@@ -400,20 +412,20 @@ def _sparse_sign_block(seed, start, stop, n_groups):
 
 def _sketch_pass(rows, n_rows, n_columns, block_size, seed, n_groups):
     """``(S F, column maxima)`` in one pass over the rows."""
-    SF = np.zeros((_SKETCH_NONZEROS * n_groups, n_columns))
-    col_max = np.zeros(n_columns)
-    # Non-finite input is detected from col_max by the caller.
-    with np.errstate(over="ignore", invalid="ignore"):
-        for start, stop in row_blocks(n_rows, block_size):
-            block = np.ascontiguousarray(rows(start, stop))
+
+    def kernel(rows, start, stop):
+        SF = np.zeros((_SKETCH_NONZEROS * n_groups, n_columns))
+        col_max = np.zeros(n_columns)
+        for first, last in row_blocks(stop, block_size, start):
+            block = np.ascontiguousarray(rows(first, last))
             np.maximum(col_max, np.abs(block).max(axis=0), out=col_max)
-            indptr, columns, signs = _sparse_sign_block(seed, start, stop, n_groups)
+            indptr, columns, signs = _sparse_sign_block(seed, first, last, n_groups)
             # SF += S_block @ block, accumulated in place by the kernel behind
             # scipy's csr_array @ ndarray: `SF[touched] += S @ block` would
             # gather and scatter the touched rows, three times slower.
             csr_matvecs(
                 SF.shape[0],
-                stop - start,
+                last - first,
                 n_columns,
                 indptr,
                 columns,
@@ -421,9 +433,18 @@ def _sketch_pass(rows, n_rows, n_columns, block_size, seed, n_groups):
                 block.ravel(),
                 SF.ravel(),
             )
+        return SF, col_max
+
+    # Non-finite input is detected from col_max by the caller.
+    with np.errstate(over="ignore", invalid="ignore"):
+        SF, col_max = reduce_rows(rows, n_rows, kernel, _add_and_max)
     if not np.all(np.isfinite(col_max)):
         raise ValueError("F contains NaN or infinity: its scores are undefined.")
     return SF, col_max
+
+
+def _add_and_max(first, second):
+    return first[0] + second[0], np.maximum(first[1], second[1])
 
 
 def _sketch_factor(A, extra, n_rows):
@@ -581,6 +602,7 @@ _LEVERAGE_PARAMETERS = {
         "n_rows": [Interval(Integral, 1, None, closed="left")],
         "n_columns": [Interval(Integral, 1, None, closed="left")],
         **_LEVERAGE_PARAMETERS,
+        "normalize": ["boolean"],
     },
     prefer_skip_nested_validation=True,
 )
@@ -595,11 +617,15 @@ def blocked_leverage_scores(
     n_projections=None,
     block_size=None,
     random_state=None,
+    normalize=True,
 ):
     """:func:`leverage_scores` of the matrix whose rows ``rows(start, stop)`` gives.
 
     ``rows`` is called two to four times per block (exact) or twice
-    (sketch), so the matrix is never held.
+    (sketch), so the matrix is never held. ``rows`` may also be a chunked
+    source (:mod:`sknlis._rows`): the scores are then a lazy Dask array.
+    ``normalize=False`` returns them up to a common factor (a sampler that
+    sums them per chunk anyway saves a pass).
     """
     ridge = float(ridge)
     block_size = check_block_size(block_size, n_columns)
@@ -628,22 +654,52 @@ def blocked_leverage_scores(
             scores = row_norms_squared(rows, n_rows, n_columns, K, block_size)
     # Without ridge the sum is the rank up to rounding (cond(F) * eps at most);
     # dividing by the computed sum makes the scores an exact probability vector.
-    scores /= scores.sum()
-    return scores
+    return _normalized(scores) if normalize else scores
 
 
-def blocked_norm_scores(rows, n_rows, n_columns, *, block_size=None):
-    """:func:`norm_scores` of the matrix whose rows ``rows(start, stop)`` gives."""
+def blocked_norm_scores(rows, n_rows, n_columns, *, block_size=None, normalize=True):
+    """:func:`norm_scores` of the matrix whose rows ``rows(start, stop)`` gives.
+
+    ``normalize=False`` returns the squared row norms up to a common factor.
+    """
     block_size = check_block_size(block_size, n_columns)
     max_abs = _column_max_abs(rows, n_rows, n_columns, block_size).max()
     if max_abs == 0:
         raise ValueError("F has no nonzero entry: its norm scores are undefined.")
     # Dividing by the largest entry keeps the squares from overflowing.
     scores = row_norms_squared(
-        lambda a, b: rows(a, b) / max_abs, n_rows, n_columns, None, block_size
+        transform_rows(rows, lambda block: block / max_abs),
+        n_rows,
+        n_columns,
+        None,
+        block_size,
     )
-    scores /= scores.sum()
-    return scores
+    return _normalized(scores) if normalize else scores
+
+
+def _normalized(scores):
+    """``scores / scores.sum()``: in place in memory, lazily on Dask."""
+    if _in_memory(scores):
+        scores /= scores.sum()
+        return scores
+    return scores / scores.sum()
+
+
+def _matrix_rows(F):
+    """``(rows, n_rows, n_columns)``: numpy blocks, or a Dask array's chunks.
+
+    Neither is converted whole: blocks become float64 one at a time.
+    """
+    if is_lazy(F):
+        from sknlis._dask import array_rows
+
+        return array_rows(F)
+    F = check_matrix(F)
+    return _array_rows(F), *F.shape
+
+
+def _in_memory(scores):
+    return isinstance(scores, np.ndarray)
 
 
 def _array_rows(F):
@@ -678,8 +734,10 @@ def leverage_scores(
 
     Parameters
     ----------
-    F : array-like of shape (n_samples, n_columns)
-        Any matrix: a data matrix, or a dual matrix ``adjoint_matrix_``.
+    F : {array-like, dask.array.Array} of shape (n_samples, n_columns)
+        Any matrix: a data matrix, or a dual matrix ``adjoint_matrix_``. A
+        Dask array (chunked along its rows only) is scored chunk by chunk
+        where it lives, and the scores are returned as a lazy Dask array.
     method : {"auto", "exact", "sketch"}, default="auto"
         How to compute the scores of a tall ``F`` (``n_samples >=
         n_columns``; a wide one is always exact, through its
@@ -729,8 +787,8 @@ def leverage_scores(
 
     Returns
     -------
-    scores : ndarray of shape (n_samples,)
-        Non-negative, summing to 1.
+    scores : ndarray or dask.array.Array of shape (n_samples,)
+        Non-negative, summing to 1; lazy for a Dask ``F``.
 
     See Also
     --------
@@ -765,10 +823,11 @@ def leverage_scores(
     >>> bool(0.5 * np.abs(approx - exact).sum() < 0.05)
     True
     """
-    F = check_matrix(F)
-    return blocked_leverage_scores(
-        _array_rows(F),
-        *F.shape,
+    rows, n_rows, n_columns = _matrix_rows(F)
+    scores = blocked_leverage_scores(
+        rows,
+        n_rows,
+        n_columns,
         method=method,
         ridge=ridge,
         sketch_size=sketch_size,
@@ -776,6 +835,8 @@ def leverage_scores(
         block_size=block_size,
         random_state=random_state,
     )
+    # The wide route gathers its few rows: a Dask F still gets a Dask result.
+    return rows.lazy(scores) if hasattr(rows, "lazy") and _in_memory(scores) else scores
 
 
 @validate_params(
@@ -790,14 +851,15 @@ def norm_scores(F, *, block_size=None):
 
     Parameters
     ----------
-    F : array-like of shape (n_samples, n_columns)
+    F : {array-like, dask.array.Array} of shape (n_samples, n_columns)
+        A Dask array (chunked along its rows only) gives lazy scores.
     block_size : int, default=None
         Rows per block.
 
     Returns
     -------
-    scores : ndarray of shape (n_samples,)
-        Non-negative, summing to 1.
+    scores : ndarray or dask.array.Array of shape (n_samples,)
+        Non-negative, summing to 1; lazy for a Dask ``F``.
 
     Examples
     --------
@@ -806,5 +868,4 @@ def norm_scores(F, *, block_size=None):
     >>> norm_scores(np.array([[3.0, 4.0], [0.0, 0.0], [0.0, 5.0]]))
     array([0.5, 0. , 0.5])
     """
-    F = check_matrix(F)
-    return blocked_norm_scores(_array_rows(F), *F.shape, block_size=block_size)
+    return blocked_norm_scores(*_matrix_rows(F), block_size=block_size)

@@ -62,10 +62,10 @@ def check_block_size(block_size, n_columns):
     return int(block_size)
 
 
-def row_blocks(n_rows, block_size):
-    """``(start, stop)`` pairs that cover ``range(n_rows)`` in order."""
-    for start in range(0, n_rows, block_size):
-        yield start, min(start + block_size, n_rows)
+def row_blocks(n_rows, block_size, start=0):
+    """``(start, stop)`` pairs that cover ``range(start, n_rows)`` in order."""
+    for first in range(start, n_rows, block_size):
+        yield first, min(first + block_size, n_rows)
 
 
 def check_sketch_size(sketch_size, n_columns):

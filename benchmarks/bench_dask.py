@@ -1,0 +1,260 @@
+"""Scores and a 0.1% importance sample of data larger than the workers' memory.
+
+Data: ``n x 20`` float32 and a target, written chunk by chunk to ``.npy``
+files (by a subprocess, so this process never holds them), at least four
+times the total memory given to the workers. Dask reads them chunk by chunk
+(42 MB chunks of whole rows) on ``LocalCluster(n_workers=2,
+threads_per_worker=1, memory_limit=...)``; the resampler fits its pilot,
+scores every row by its adjoint leverage (dual matrix per chunk) and draws
+0.1% of the rows, end to end.
+
+Measured: wall time, rows/s per core, peak RSS of this client and of each
+worker (and whether any worker restarted), against the in-memory numpy path
+on a size that fits (same script, same run, one core, BLAS pinned to one
+thread). A smaller check confirms both paths draw the same sample from the
+same data. Usage::
+
+    python benchmarks/bench_dask.py            # 8.6 GiB on disk, ~10 minutes
+    python benchmarks/bench_dask.py --quick    # ~0.2 GB, under a minute
+"""
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+# One BLAS thread everywhere: the workers inherit this environment.
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_name] = "1"
+
+import numpy as np  # noqa: E402
+
+N_FEATURES = 20
+CHUNK_ROWS = 500_000  # 42 MB of float32 per chunk
+SAMPLE = 0.001
+
+
+def write_data(directory, n_rows, chunk_rows):
+    """Write ``[X, y]`` (n x 21 float32) chunk by chunk; never all in memory."""
+    data = np.lib.format.open_memmap(
+        os.path.join(directory, "Xy.npy"), "w+", np.float32, (n_rows, N_FEATURES + 1)
+    )
+    w = np.random.default_rng(0).standard_normal(N_FEATURES).astype(np.float32)
+    w /= np.linalg.norm(w)
+    for start in range(0, n_rows, chunk_rows):
+        stop = min(start + chunk_rows, n_rows)
+        rng = np.random.default_rng([1, start])
+        block = rng.standard_normal((stop - start, N_FEATURES), dtype=np.float32)
+        z = block @ w
+        data[start:stop, :N_FEATURES] = block
+        data[start:stop, N_FEATURES] = z / (1 + np.exp(-z)) + 0.1 * (
+            rng.standard_normal(stop - start, dtype=np.float32)
+        )
+        data.flush()
+    del data
+
+
+def _load(path, start, stop):
+    return np.array(np.load(path, mmap_mode="r")[start:stop])
+
+
+def lazy_data(directory, n_rows, chunk_rows):
+    """X and y of one lazy array: one read per chunk serves both."""
+    import dask
+    import dask.array as da
+
+    path = os.path.join(directory, "Xy.npy")
+    load = dask.delayed(_load, pure=True)
+    data = da.concatenate(
+        [
+            da.from_delayed(
+                load(path, start, min(start + chunk_rows, n_rows)),
+                (min(start + chunk_rows, n_rows) - start, N_FEATURES + 1),
+                np.float32,
+            )
+            for start in range(0, n_rows, chunk_rows)
+        ]
+    )
+    return data[:, :N_FEATURES], data[:, N_FEATURES]
+
+
+def sampler():
+    from sknlis import NonlinearImportanceResampler, SingleIndexRegressor
+
+    return NonlinearImportanceResampler(
+        SingleIndexRegressor(random_state=0), n_samples=SAMPLE, random_state=0
+    )
+
+
+def peak_rss_mib():
+    # ru_maxrss is in KiB on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return sorted({pool["num_threads"] for pool in threadpool_info()})
+
+
+def run_dask(directory, n_rows, chunk_rows, memory_limit):
+    import dask
+    from distributed import Client, LocalCluster
+
+    dask.config.set({"distributed.worker.daemon": False})
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            memory_limit=memory_limit,
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        pids = client.run(os.getpid)
+        threads = client.run(blas_threads)
+        X, y = lazy_data(directory, n_rows, chunk_rows)
+        # Warm up: the workers import sknlis before the clock starts.
+        client.run(sampler)
+        cpu = sum(client.run(time.process_time).values()) + time.process_time()
+        start = time.perf_counter()
+        resampler = sampler()
+        X_sample, _ = resampler.fit_resample(X, y)
+        elapsed = time.perf_counter() - start
+        cpu = sum(client.run(time.process_time).values()) + time.process_time() - cpu
+        worker_peaks = client.run(peak_rss_mib)
+        restarted = client.run(os.getpid) != pids
+    return {
+        "seconds": elapsed,
+        "cpu_seconds": cpu,
+        "drawn": X_sample.shape[0],
+        "indices": resampler.sample_indices_,
+        "weights": resampler.sample_weight_,
+        "worker_peaks": sorted(worker_peaks.values()),
+        "worker_threads": sorted(threads.values()),
+        "restarted": restarted,
+    }
+
+
+def run_numpy(directory, n_rows):
+    import tracemalloc
+
+    from threadpoolctl import threadpool_limits
+
+    data = np.load(os.path.join(directory, "Xy.npy"), mmap_mode="r")[:n_rows]
+    X, y = data[:, :N_FEATURES].copy(), data[:, N_FEATURES].copy()
+    with threadpool_limits(1):
+        cpu, start = time.process_time(), time.perf_counter()
+        resampler = sampler()
+        resampler.fit_resample(X, y)
+        elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu
+        tracemalloc.start()
+        sampler().fit_resample(X, y)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return {
+        "seconds": elapsed,
+        "cpu_seconds": cpu,
+        "indices": resampler.sample_indices_,
+        "weights": resampler.sample_weight_,
+        "extra_memory": peak / (X.nbytes + y.nbytes),
+        "input_mib": (X.nbytes + y.nbytes) / 2**20,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small data, ~1 min")
+    parser.add_argument("--directory", help="where to write the data (default: tmp)")
+    parser.add_argument("--keep", action="store_true", help="keep the data files")
+    args = parser.parse_args()
+    if args.quick:
+        n_rows, chunk_rows, memory_limit, n_numpy = 2_000_000, 250_000, 2**30, 1_000_000
+    else:
+        # 9.24e9 bytes on disk: 4.3 times the workers' 2 x 1 GiB.
+        n_rows, chunk_rows, memory_limit, n_numpy = (
+            110_000_000,
+            CHUNK_ROWS,
+            2**30,
+            10**7,
+        )
+    directory = args.directory or tempfile.mkdtemp(prefix="sknlis-bench-dask-")
+    os.makedirs(directory, exist_ok=True)
+    try:
+        on_disk = n_rows * (N_FEATURES + 1) * 4
+        print(f"Writing {n_rows:,} x {N_FEATURES} float32 + target to {directory} ")
+        print(
+            f"  {on_disk / 2**30:.2f} GiB on disk; workers: 2 x "
+            f"{memory_limit / 2**30:.2f} GiB ({on_disk / (2 * memory_limit):.1f}x)"
+        )
+        # A subprocess writes, so that this process's peak RSS is the client's.
+        subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--write",
+                directory,
+                str(n_rows),
+                str(chunk_rows),
+            ],
+            check=True,
+        )
+        print(f"BLAS threads: client {blas_threads()}", end="")
+        result = run_dask(directory, n_rows, chunk_rows, memory_limit)
+        client_peak = peak_rss_mib()
+        print(f", workers {result['worker_threads']}")
+        check = run_dask(directory, n_numpy, chunk_rows // 4, memory_limit)
+        baseline = run_numpy(directory, n_numpy)
+    finally:
+        if not args.keep and not args.directory:
+            shutil.rmtree(directory, ignore_errors=True)
+    dask_rate = n_rows / result["seconds"] / 2
+    numpy_rate = n_numpy / baseline["seconds"]
+    dask_cpu_rate = n_rows / result["cpu_seconds"]
+    numpy_cpu_rate = n_numpy / baseline["cpu_seconds"]
+    print()
+    print(
+        "rows/s/core from wall time (2 cores for Dask) and from CPU time "
+        "(client, scheduler thread and workers: fair when the machine is shared)"
+    )
+    print("| path | rows | seconds | rows/s/core (wall) | ratio | rows/CPU-s | ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        f"| numpy, in memory, 1 core (baseline) | {n_numpy:,} | "
+        f"{baseline['seconds']:.1f} | {numpy_rate:,.0f} | 1.00 | "
+        f"{numpy_cpu_rate:,.0f} | 1.00 |"
+    )
+    print(
+        f"| Dask, from disk, 2 workers | {n_rows:,} | {result['seconds']:.1f} | "
+        f"{dask_rate:,.0f} | {dask_rate / numpy_rate:.2f} | "
+        f"{dask_cpu_rate:,.0f} | {dask_cpu_rate / numpy_cpu_rate:.2f} |"
+    )
+    print()
+    print("| process | peak RSS (MiB) | limit (MiB) |")
+    print("|---|---:|---:|")
+    print(f"| client | {client_peak:.0f} | 1024 (goal) |")
+    for i, peak in enumerate(result["worker_peaks"]):
+        print(f"| worker {i} | {peak:.0f} | {memory_limit / 2**20:.0f} |")
+    print(f"Workers restarted: {result['restarted']}; drawn {result['drawn']:,} rows.")
+    same = np.array_equal(check["indices"], baseline["indices"])
+    close = same and np.allclose(check["weights"], baseline["weights"], rtol=1e-10)
+    print(
+        f"Same sample as numpy on the first {n_numpy:,} rows: indices {same}, "
+        f"weights to 1e-10 {close}."
+    )
+    print(
+        f"numpy path, float32 input of {baseline['input_mib']:.0f} MiB: peak extra "
+        f"memory of the resampler {baseline['extra_memory']:.2f}x the input."
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--write":
+        write_data(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    else:
+        main()

@@ -1,0 +1,421 @@
+"""Dask arrays and data frames as row sources: every chunk scored where it lives.
+
+Imported only when an input is a Dask collection (so Dask is installed and
+already imported). Rows must not be split across chunks: a chunk is a range
+of whole rows, and every pass of the scores runs its numpy kernel on each
+chunk (see :mod:`sknlis._rows`). Reductions are combined pairwise on the
+client (each result is ``k x k`` or smaller); maps return lazy arrays.
+"""
+
+import copy
+from functools import partial
+
+import dask
+import dask.array as da
+import numpy as np
+from dask.delayed import Delayed
+from sklearn.utils import _safe_indexing, check_array
+
+__all__ = [
+    "ChunkedRows",
+    "DataChunks",
+    "array_rows",
+    "data_chunks",
+    "map_row_chunks",
+]
+
+
+def _bounds(lengths):
+    stops = np.cumsum(lengths, dtype=np.int64)
+    return [(int(stop - n), int(stop)) for stop, n in zip(stops, lengths)]
+
+
+def _run_kernel(make_rows, transforms, kernel, part, start, stop):
+    """``kernel`` on one chunk, with global row indices."""
+    local = make_rows(part)
+
+    def rows(first, last):
+        block = local(first - start, last - start)
+        for function in transforms:
+            block = function(block)
+        return block
+
+    return kernel(rows, start, stop)
+
+
+def _tree(tasks, combine):
+    """Combine delayed results pairwise: the client holds two at a time."""
+    combine = dask.delayed(combine)
+    while len(tasks) > 1:
+        paired = [combine(a, b) for a, b in zip(tasks[::2], tasks[1::2])]
+        tasks = paired + tasks[len(paired) * 2 :]
+    return tasks[0]
+
+
+class ChunkedRows:
+    """Rows of a matrix computed chunk by chunk on a Dask scheduler.
+
+    Parameters
+    ----------
+    parts : list
+        One (delayed) payload per chunk: a block of ``F``, or a chunk of
+        ``(X, y)`` from which a dual matrix is computed.
+    bounds : list of (int, int)
+        Global rows ``start:stop`` of each chunk.
+    make_rows : callable
+        ``make_rows(part)`` returns a callable ``rows(a, b)`` giving the
+        chunk's rows ``a:b`` (local indices) as float64.
+    n_columns : int
+    transforms : tuple of callables
+        Row-wise functions applied to every block, in order.
+    """
+
+    def __init__(self, parts, bounds, make_rows, n_columns, transforms=()):
+        self.parts = list(parts)
+        self.bounds = list(bounds)
+        # One key that every task shares: the model is sent once per worker,
+        # not once per task.
+        if not isinstance(make_rows, Delayed):
+            make_rows = dask.delayed(make_rows, pure=False)
+        self.make_rows = make_rows
+        self.n_columns = n_columns
+        self.transforms = tuple(transforms)
+
+    @property
+    def n_rows(self):
+        return self.bounds[-1][1]
+
+    @property
+    def chunks(self):
+        return tuple(stop - start for start, stop in self.bounds)
+
+    def _tasks(self, kernel, bounds=None):
+        run = dask.delayed(_run_kernel, pure=False)
+        return [
+            run(self.make_rows, self.transforms, kernel, part, start, stop)
+            for part, (start, stop) in zip(self.parts, bounds or self.bounds)
+        ]
+
+    def reduce_ranges(self, kernel, combine):
+        return _tree(self._tasks(kernel), combine).compute()
+
+    def map_ranges(self, kernel, trailing=()):
+        pieces = [
+            da.from_delayed(task, shape=(stop - start, *trailing), dtype=np.float64)
+            for task, (start, stop) in zip(self._tasks(kernel), self.bounds)
+        ]
+        return da.concatenate(pieces)
+
+    def transform(self, function):
+        return ChunkedRows(
+            self.parts,
+            self.bounds,
+            self.make_rows,
+            self.n_columns,
+            (*self.transforms, function),
+        )
+
+    def __call__(self, start, stop):
+        """Rows ``start:stop`` in memory: only the wide route (``n < k``,
+        few rows) reads rows this way."""
+        overlapping = [
+            (part, (s, e), (max(s, start), min(e, stop)))
+            for part, (s, e) in zip(self.parts, self.bounds)
+            if s < stop and start < e
+        ]
+        run = dask.delayed(_run_kernel, pure=False)
+        tasks = [
+            run(self.make_rows, self.transforms, _reader(first, last), part, s, e)
+            for part, (s, e), (first, last) in overlapping
+        ]
+        return np.concatenate(dask.compute(*tasks))
+
+    def lazy(self, values):
+        """An in-memory result of one value per row, chunked as the rows."""
+        return da.from_array(values, chunks=(self.chunks, *values.shape[1:]))
+
+
+def _reader(first, last):
+    def kernel(rows, start, stop):
+        return rows(first, last)
+
+    return kernel
+
+
+def check_row_chunks(data, name, numeric=True):
+    """A Dask array chunked along rows only, with known chunk sizes."""
+    if data.ndim not in (1, 2):
+        raise ValueError(
+            f"{name} must be a 1-D or 2-D Dask array; got {data.ndim} dimensions."
+        )
+    if any(np.isnan(n) for n in data.shape) or any(np.isnan(n) for n in data.chunks[0]):
+        raise ValueError(
+            f"{name} is a Dask array with unknown chunk sizes: call "
+            f"{name}.compute_chunk_sizes() first (its rows must be counted "
+            "to index them)."
+        )
+    if data.ndim == 2 and len(data.chunks[1]) > 1:
+        raise ValueError(
+            f"{name} is chunked along its columns ({len(data.chunks[1])} column "
+            f"chunks): a row must lie in one chunk. Rechunk it with "
+            f"{name}.rechunk({{1: -1}})."
+        )
+    if numeric and data.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold real numbers; got dtype {data.dtype}.")
+    if min(data.shape) == 0:
+        raise ValueError(f"{name} must have at least one row and column.")
+
+
+def array_rows(F, name="F"):
+    """``(rows, n_rows, n_columns)`` of a Dask array ``F``, chunk by chunk."""
+    from sknlis._scores import _array_rows
+
+    check_row_chunks(F, name)
+    if F.ndim != 2:
+        raise ValueError(f"{name} must be 2-D; got shape {F.shape}.")
+    parts = F.to_delayed().ravel()
+    rows = ChunkedRows(parts, _bounds(F.chunks[0]), _array_rows, F.shape[1])
+    return rows, F.shape[0], F.shape[1]
+
+
+class DataChunks:
+    """Aligned chunks of ``X`` (Dask array or data frame) and ``y``.
+
+    ``parts[i]`` is ``(X_i, y_i)``: delayed partitions of X and of y (a slice
+    of y when y is in memory, ``None`` without y).
+    """
+
+    def __init__(self, X, y=None):
+        # Graphs unoptimized (optimize_graph=False) below: optimized one by
+        # one, X and y taken from one array would each fuse their own copy
+        # of the read of a chunk, and every pass would read it twice.
+        self.frame = _is_frame(X)
+        joint = self.frame and _is_frame(y) and y.ndim == 1
+        if joint:
+            # Columns of one frame are partitioned alike only when optimized
+            # together: Dask may merge the partitions of a narrow selection.
+            try:
+                X_y = X.assign(**{_TARGET: y})
+            except (ValueError, TypeError, NotImplementedError) as error:
+                raise ValueError(
+                    "X and y must be partitioned alike (the same rows in each "
+                    f"chunk): Dask cannot align them ({error}). Take both from "
+                    "one data frame."
+                ) from None
+            lengths = np.asarray(X_y.map_partitions(len).compute())
+            split = dask.delayed(_split_target, pure=True)
+            X_parts = [split(part, y.name) for part in X_y.to_delayed()]
+        elif self.frame:
+            lengths = np.asarray(X.map_partitions(len).compute())
+            X_parts = X.to_delayed()
+        elif is_dask_array(X):
+            check_row_chunks(X, "X")
+            if X.ndim != 2:
+                raise ValueError(
+                    f"X must be 2-D (n_samples, n_features); got shape {X.shape}."
+                )
+            lengths = X.chunks[0]
+            X_parts = list(X.to_delayed(optimize_graph=False).ravel())
+        else:
+            raise TypeError(
+                "With Dask input X must be a dask.array or dask.dataframe "
+                f"collection; got {type(X).__name__}."
+            )
+        self.bounds = _bounds(lengths)
+        self.n_rows = self.bounds[-1][1] if self.bounds else 0
+        self.n_features = X.shape[1]
+        self.columns = list(X.columns) if self.frame else None
+        if joint:
+            self.parts = X_parts  # each part is already (X_i, y_i)
+            return
+        self.parts = list(zip(X_parts, self._y_parts(y)))
+
+    def _y_parts(self, y):
+        if y is None:
+            return [None] * len(self.bounds)
+        if _is_frame(y) or is_dask_array(y):
+            if is_dask_array(y):
+                check_row_chunks(y, "y", numeric=False)
+                if y.ndim != 1:
+                    raise ValueError(f"y must be 1-D; got shape {y.shape}.")
+                lengths = y.chunks[0]
+                parts = list(y.to_delayed(optimize_graph=False).ravel())
+            else:
+                lengths = np.asarray(y.map_partitions(len).compute())
+                parts = y.to_delayed()
+            if tuple(lengths) != self.chunks:
+                raise ValueError(
+                    "X and y must be partitioned alike (the same rows in each "
+                    f"chunk); got row chunks {self.chunks[:5]}... for X and "
+                    f"{tuple(lengths)[:5]}... for y. Rechunk y to X's chunks, "
+                    "e.g. y.rechunk((X.chunks[0],)), or build both from one "
+                    "data frame."
+                )
+            return parts
+        y = np.asarray(y)
+        if y.shape[0] != self.n_rows:
+            raise ValueError(
+                f"X has {self.n_rows} rows but y has {y.shape[0]}: one target "
+                "per row is needed."
+            )
+        return [y[start:stop] for start, stop in self.bounds]
+
+    @property
+    def chunks(self):
+        return tuple(stop - start for start, stop in self.bounds)
+
+    @property
+    def shape(self):
+        return self.n_rows, self.n_features
+
+    def rows(self, make_rows, n_columns):
+        """A :class:`ChunkedRows` over these chunks; ``make_rows(X_i, y_i)``."""
+        return ChunkedRows(self.parts, self.bounds, _Unpack(make_rows), n_columns)
+
+    def take(self, indices):
+        """Rows ``indices`` (sorted, global) of X and y, gathered to memory."""
+        cuts = np.searchsorted(indices, [start for start, _ in self.bounds])
+        cuts = [*cuts, len(indices)]
+        take = dask.delayed(_take, pure=False)
+        tasks = [
+            take(part, indices[cuts[i] : cuts[i + 1]] - start)
+            for i, (part, (start, _)) in enumerate(zip(self.parts, self.bounds))
+            if cuts[i + 1] > cuts[i]
+        ]
+        pieces = dask.compute(*tasks)
+        X_parts, y_parts = zip(*pieces)
+        return _concatenate(X_parts), _concatenate(y_parts)
+
+
+_TARGET = "__sknlis_target__"
+
+
+def _split_target(part, name):
+    return part.drop(columns=_TARGET), part[_TARGET].rename(name)
+
+
+class _Unpack:
+    def __init__(self, make_rows):
+        self.make_rows = make_rows
+
+    def __call__(self, part):
+        return self.make_rows(*part)
+
+
+def _take(part, local):
+    X, y = part
+    return (
+        _safe_indexing(X, local),
+        None if y is None else _safe_indexing(y, local),
+    )
+
+
+def _concatenate(pieces):
+    if pieces[0] is None:
+        return None
+    if hasattr(pieces[0], "iloc"):
+        import pandas as pd
+
+        return pd.concat(pieces)
+    return np.concatenate(pieces)
+
+
+def is_dask_array(data):
+    return isinstance(data, da.Array)
+
+
+def _is_frame(data):
+    """A dask.dataframe DataFrame or Series."""
+    return not is_dask_array(data) and hasattr(data, "map_partitions")
+
+
+def data_chunks(X, y=None):
+    """:class:`DataChunks` of a Dask ``X`` (and ``y``, Dask or in memory)."""
+    return DataChunks(X, y)
+
+
+def map_row_chunks(function, X, y=None, *, trailing=(), dtype=np.float64):
+    """``function(X_i, y_i)`` on every chunk, as one lazy array of rows."""
+    chunks = data_chunks(X, y)
+    run = dask.delayed(_apply, pure=False)
+    pieces = [
+        da.from_delayed(
+            run(function, part), shape=(stop - start, *trailing), dtype=dtype
+        )
+        for part, (start, stop) in zip(chunks.parts, chunks.bounds)
+    ]
+    return da.concatenate(pieces)
+
+
+def _apply(function, part):
+    X, y = part
+    return function(X) if y is None else function(X, y)
+
+
+def chunked_input(estimator, X, y, *, reset):
+    """:class:`DataChunks` of Dask input, checked as ``validate_data`` would.
+
+    Sets (``reset``) or checks ``n_features_in_`` and ``feature_names_in_``.
+    """
+    if not is_dask_array(X) and not _is_frame(X):
+        raise TypeError(
+            "y is a Dask collection but X is not: pass X as a dask.array or "
+            "dask.dataframe too (chunked alike), or y in memory."
+        )
+    chunks = DataChunks(X, y)
+    name = type(estimator).__name__
+    if reset:
+        if chunks.n_rows < 2:
+            raise ValueError(f"X has {chunks.n_rows} row(s); {name} needs 2.")
+        estimator.n_features_in_ = chunks.n_features
+        names = chunks.columns
+        if names is not None and all(isinstance(c, str) for c in names):
+            estimator.feature_names_in_ = np.asarray(names, dtype=object)
+        elif hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+    elif chunks.n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {chunks.n_features} features, but {name} is expecting "
+            f"{estimator.n_features_in_} features as input."
+        )
+    return chunks
+
+
+def dual_rows(chunks, estimator, block_size, *, y_numeric=True):
+    """``(rows, n_columns)``: the estimator's dual matrix chunk by chunk, or
+    the data matrix ``[X, 1]`` when ``estimator`` is None."""
+    from sknlis._protocol import n_adjoint_columns
+
+    if estimator is None:
+        return chunks.rows(_linear_chunk_rows, chunks.n_features + 1), (
+            chunks.n_features + 1
+        )
+    n_columns = n_adjoint_columns(estimator)
+    make = partial(_adjoint_chunk_rows, _lean(estimator), block_size, y_numeric)
+    return chunks.rows(make, n_columns), n_columns
+
+
+def _lean(estimator):
+    """The estimator without its stored training dual matrix, which every
+    task would otherwise carry (19 MB for a pilot of 110,000 rows)."""
+    if getattr(estimator, "adjoint_matrix_", None) is None:
+        return estimator
+    lean = copy.copy(estimator)
+    del lean.adjoint_matrix_
+    return lean
+
+
+def _linear_chunk_rows(X, y):
+    from sknlis._protocol import linear_rows
+
+    X = check_array(X, dtype=(np.float64, np.float32), input_name="X")
+    return linear_rows(X)[0]
+
+
+def _adjoint_chunk_rows(estimator, block_size, y_numeric, X, y):
+    from sknlis._protocol import adjoint_rows
+
+    # The model validates X block by block (finite, its feature names).
+    if y is not None and y_numeric:
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+    return adjoint_rows(estimator, X, y, block_size)[0]
