@@ -216,6 +216,10 @@ def table(name, X, y, m, args):
                     )
                     runs.setdefault(label, []).append((seconds, np.nan, np.nan))
                     notes[label] = f"(est. from n0 = {n0:,})"
+                    print(
+                        f"    seed {seed} {label:22s} {seconds:8.2f} s  {notes[label]}",
+                        flush=True,
+                    )
                     continue
                 rows.append(
                     (
@@ -263,16 +267,19 @@ def table(name, X, y, m, args):
             f"{notes.get(label, '')}",
             flush=True,
         )
-    for fraction in args.fractions:
-        for scorer in ("2-layer exact", "2-layer sketch"):
-            seconds, mse, _ = np.median(runs[f"{scorer} {fraction:g}%"], axis=0)
-            if fraction == 5:
-                met = seconds <= 0.25 * base_time and mse <= 1.03 * base_mse
-                print(
-                    f"  goal ({scorer} 5%: time <= 0.25x, MSE <= 1.03x): "
-                    f"{'met' if met else 'NOT met'} "
-                    f"({seconds / base_time:.3f}x, {mse / base_mse:.3f}x)"
-                )
+    if 5 not in args.fractions:
+        return
+    for scorer in ("2-layer exact", "2-layer sketch"):
+        seconds, mse, _ = np.median(runs[f"{scorer} 5%"], axis=0)
+        fast = seconds <= 0.25 * base_time
+        if np.isnan(mse):
+            verdict = "undetermined, MSE not measured" if fast else "NOT met"
+        else:
+            verdict = "met" if fast and mse <= 1.03 * base_mse else "NOT met"
+        print(
+            f"  goal ({scorer} 5%: time <= 0.25x, MSE <= 1.03x): {verdict} "
+            f"({seconds / base_time:.3f}x, {mse / base_mse:.3f}x)"
+        )
 
 
 def main():
