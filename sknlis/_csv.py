@@ -23,6 +23,21 @@ class Table:
     y: np.ndarray
 
 
+def check_header(path, header, target):
+    """Every column named once, and ``target`` among them."""
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise TableError(
+            f"{path} names column {repeated[0]!r} more than once: give every "
+            "column its own name."
+        )
+    if target not in header:
+        raise TableError(
+            f"Target column {target!r} is not in {path}; its columns are: "
+            f"{', '.join(header)}."
+        )
+
+
 def read_table(path, target):
     """Read ``path`` into a :class:`Table` with ``target`` as ``y``.
 
@@ -41,17 +56,7 @@ def read_table(path, target):
         if not header:
             raise TableError(f"{path} is empty: expected a header line of names.")
         records = [row for row in reader if row]
-    repeated = sorted({name for name in header if header.count(name) > 1})
-    if repeated:
-        raise TableError(
-            f"{path} names column {repeated[0]!r} more than once: give every "
-            "column its own name."
-        )
-    if target not in header:
-        raise TableError(
-            f"Target column {target!r} is not in {path}; its columns are: "
-            f"{', '.join(header)}."
-        )
+    check_header(path, header, target)
     if not records:
         raise TableError(f"{path} has a header but no rows.")
     for line, row in enumerate(records, start=2):

@@ -12,7 +12,7 @@ import sys
 import dask
 import numpy as np
 
-from sknlis._csv import TableError, replaced_atomically
+from sknlis._csv import TableError, check_header, replaced_atomically
 from sknlis._dask import data_chunks, dual_rows
 from sknlis._scores import blocked_leverage_scores, blocked_norm_scores
 
@@ -48,17 +48,7 @@ def read_lazy_table(path, target):
     except (ValueError, OSError) as error:
         raise TableError(f"Cannot read {path}: {error}") from None
     header = [str(name) for name in frame.columns]
-    repeated = sorted({name for name in header if header.count(name) > 1})
-    if repeated:
-        raise TableError(
-            f"{path} names column {repeated[0]!r} more than once: give every "
-            "column its own name."
-        )
-    if target not in header:
-        raise TableError(
-            f"Target column {target!r} is not in {path}; its columns are: "
-            f"{', '.join(header)}."
-        )
+    check_header(path, header, target)
     if len(header) < 2:
         raise TableError(f"{path} has no feature column besides {target!r}.")
     for name, dtype in frame.dtypes.items():
