@@ -22,6 +22,7 @@ from sknlis._protocol import (
     fitted_parts,
     linear_rows,
     resolve_estimator,
+    with_leverage_method_doc,
 )
 from sknlis._rows import is_lazy
 
@@ -72,6 +73,7 @@ AUTO_THRESHOLD = 2.0
 AUTO_LOG_LOSS = float(np.log(2.0))
 
 
+@with_leverage_method_doc
 class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
     """Find the rows a fitted nonlinear model finds most unusual or mislabeled.
 
@@ -143,15 +145,7 @@ class AdjointOutlierDetector(OutlierMixin, BaseEstimator):
     prefit : bool, default=False
         Use ``estimator`` as it is, already fitted; ``fit`` then only scores.
 
-    leverage_method : {"auto", "exact", "sketch"}, default="auto"
-        How leverage is computed (see :func:`sknlis.leverage_scores`):
-        ``"auto"`` sketches wide dual matrices (about 900 columns and more,
-        e.g. a two-layer network with 20 or more hidden units on 40
-        features) when the rows are several times more than the sketch, and
-        computes small ones exactly; ``"exact"`` forces exact scores. The
-        sketch's scores are within a total-variation distance of about 0.04
-        of the exact ones, every row within ``[0.5, 2]`` times its exact
-        score, in a few percent of the exact time at scale.
+    [leverage_method]
     block_size : int, default=None
         Rows of the dual matrix computed at a time; ``None`` means blocks of
         about 8 MiB. Bounds the memory of wide dual matrices.

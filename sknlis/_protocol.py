@@ -27,7 +27,28 @@ __all__ = [
     "linear_rows",
     "n_adjoint_columns",
     "resolve_estimator",
+    "with_leverage_method_doc",
 ]
+
+
+# The resampler's and the detector's ``leverage_method``, documented once and
+# substituted into both docstrings at the line "    [leverage_method]".
+LEVERAGE_METHOD_DOC = """\
+    leverage_method : {"auto", "exact", "sketch"}, default="auto"
+        How leverage is computed (see :func:`sknlis.leverage_scores`):
+        ``"auto"`` sketches wide dual matrices (about 900 columns and more,
+        e.g. a two-layer network with 20 or more hidden units on 40
+        features) when the rows are several times more than the sketch, and
+        computes small ones exactly; ``"exact"`` forces exact scores. The
+        sketch's scores are within a total-variation distance of about 0.04
+        of the exact ones, every row within ``[0.5, 2]`` times its exact
+        score, in a few percent of the exact time at scale."""
+
+
+def with_leverage_method_doc(cls):
+    """Class decorator: substitute :data:`LEVERAGE_METHOD_DOC`."""
+    cls.__doc__ = cls.__doc__.replace("    [leverage_method]", LEVERAGE_METHOD_DOC)
+    return cls
 
 
 def classifies(estimator, y):

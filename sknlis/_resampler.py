@@ -8,7 +8,13 @@ from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from sknlis._protocol import adjoint_rows, classifies, linear_rows, resolve_estimator
+from sknlis._protocol import (
+    adjoint_rows,
+    classifies,
+    linear_rows,
+    resolve_estimator,
+    with_leverage_method_doc,
+)
 from sknlis._rows import is_lazy
 from sknlis._sampling import importance_sample, resolve_n_samples
 from sknlis._scores import blocked_leverage_scores, blocked_norm_scores
@@ -57,6 +63,7 @@ def _with_every_class(pilot, y, rng):
     return np.concatenate([pilot, np.asarray(extra, dtype=pilot.dtype)])
 
 
+@with_leverage_method_doc
 class NonlinearImportanceResampler(BaseEstimator):
     """Draw a weighted subsample whose loss tracks the full-data loss.
 
@@ -117,15 +124,7 @@ class NonlinearImportanceResampler(BaseEstimator):
         ``(1 - mix_uniform) * tau + mix_uniform / n``, bounding every weight.
     ridge : float, default=0.0
         Ridge for the leverage scores; see :func:`sknlis.leverage_scores`.
-    leverage_method : {"auto", "exact", "sketch"}, default="auto"
-        How leverage is computed (see :func:`sknlis.leverage_scores`):
-        ``"auto"`` sketches wide dual matrices (about 900 columns and more,
-        e.g. a two-layer network with 20 or more hidden units on 40
-        features) when the rows are several times more than the sketch, and
-        computes small ones exactly; ``"exact"`` forces exact scores. The
-        sketch's scores are within a total-variation distance of about 0.04
-        of the exact ones, every row within ``[0.5, 2]`` times its exact
-        score, in a few percent of the exact time at scale.
+    [leverage_method]
     block_size : int, default=None
         Rows per block when scoring; bounds the memory of wide dual matrices.
     random_state : int, RandomState instance or None, default=None
