@@ -461,8 +461,12 @@ def _sketch_factor(A, extra, n_rows):
     if info == 0:
         rcond, _ = linalg.lapack.dpocon(R, np.abs(G).sum(axis=0).max())
         if rcond >= 1.0 / _DIRECT_COND:
-            identity = np.eye(len(G))
-            return linalg.solve_triangular(R, identity, check_finite=False), len(G)
+            # R^-1 in place of R: no k x k identity to solve against (at
+            # k = 5,202 each k x k array is 216 MB). dpotrf zeroed the strict
+            # lower triangle and dtrtri leaves it alone.
+            R_inv, info = linalg.lapack.dtrtri(R, lower=False, overwrite_c=True)
+            if info == 0:
+                return R_inv, len(G)
     return _orthonormalizing_factor(
         _array_rows(A),
         A.shape[0],
