@@ -152,7 +152,11 @@ def fit_outlier_basis(
         return rows(start, stop)[:, :n_model]
 
     method, sketch_size, n_projections = leverage_plan(method, n_rows, n_model)
-    if method == "sketch" and n_rows >= n_model:
+    if n_rows < n_model:
+        # Wide: the n x n side is exact and cheaper than any sketch, as in
+        # leverage_scores.
+        method = "exact"
+    if method == "sketch":
         precondition, K, rank, scaled = sketched_factors(
             model_rows,
             n_rows,

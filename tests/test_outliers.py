@@ -366,3 +366,11 @@ def test_wide_input_uses_the_n_by_n_side(scores):
     np.testing.assert_allclose(detector.scores_, reference, rtol=1e-8)
     new = detector.score_samples(X[:3], y[:3])
     np.testing.assert_allclose(new, -20 * reference[:3], rtol=1e-8)
+
+
+def test_forced_sketch_on_wide_input_takes_the_n_by_n_side():
+    local = np.random.default_rng(2)
+    X, y = local.normal(size=(30, 50)), local.normal(size=30)
+    exact = AdjointOutlierDetector(leverage_method="exact").fit(X, y).scores_
+    sketch = AdjointOutlierDetector(leverage_method="sketch").fit(X, y).scores_
+    np.testing.assert_allclose(sketch, exact, rtol=1e-12)
