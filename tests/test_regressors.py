@@ -119,7 +119,10 @@ def test_adjoint_matrix_checks_y(make):
 def test_identity_reaches_least_squares():
     X, y = _data(80, 4)
     y = y + 2.0
-    model = SingleIndexRegressor(activation="identity", tol=1e-12).fit(X, y)
+    # Seeded: L-BFGS-B's relative-reduction stop leaves ~1e-8 relative error
+    # in the coefficients from about 1 start in 30.
+    model = SingleIndexRegressor(activation="identity", tol=1e-12, random_state=0)
+    model.fit(X, y)
     ols = LinearRegression().fit(X, y)
     np.testing.assert_allclose(model.coef_, ols.coef_, rtol=1e-8)
     assert model.intercept_ == pytest.approx(ols.intercept_, rel=1e-8)
@@ -130,7 +133,11 @@ def test_alpha_is_the_ridge_penalty_on_the_unnormalized_loss():
     X, y = _data(80, 4)
     weights = np.linspace(0.5, 2.0, 80)
     model = SingleIndexRegressor(
-        activation="identity", fit_intercept=False, alpha=5.0, tol=1e-12
+        activation="identity",
+        fit_intercept=False,
+        alpha=5.0,
+        tol=1e-12,
+        random_state=0,
     ).fit(X, y, sample_weight=weights)
     ridge = Ridge(alpha=5.0, fit_intercept=False).fit(X, y, sample_weight=weights)
     np.testing.assert_allclose(model.coef_, ridge.coef_, rtol=1e-8)
