@@ -85,6 +85,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import sknlis._scores as scores_module
 from sknlis import leverage_scores, make_activation, two_layer_adjoint
+from sknlis._embedding import SKETCH_NONZEROS
 
 OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 BASELINE_NAME = 'scipy.linalg.qr(F, mode="economic") + row norms of Q'
@@ -601,7 +602,7 @@ def print_sketch_tables(table, accuracy_rows, fit):
         )
     print(
         "\nAccuracy of the sketch (defaults: sketch_size = int(1.5 k) + 1000, "
-        f"{scores_module._SKETCH_NONZEROS} nonzeros per row)"
+        f"{SKETCH_NONZEROS} nonzeros per row)"
     )
     print("| matrix | n | k | n_projections | seed | TV to exact | rows in [0.5, 2]x |")
     print("|---|---:|---:|---:|---:|---:|---:|")

@@ -342,6 +342,10 @@ class BaseNonlinearModel(BaseEstimator):
         F : ndarray of shape (n_samples, n_params + 1)
             Dense float64; ``8 * n_samples * (n_params + 1)`` bytes.
         """
+        return self._adjoint_in_blocks(*self._adjoint_input(X, y), block_size)
+
+    def _adjoint_input(self, X, y):
+        """``(X, y)`` checked for the dual matrix at ``theta_``."""
         check_is_fitted(self)
         X = self._validate(X, reset=False)
         if y is not None:
@@ -352,11 +356,14 @@ class BaseNonlinearModel(BaseEstimator):
                 f"{type(self).__name__}.adjoint_matrix needs y: the log-loss "
                 "dual matrix is defined by each row's label."
             )
-        return self._adjoint_in_blocks(X, y, block_size)
+        return X, y
 
     def _adjoint_in_blocks(self, X, y, block_size):
         n_columns = self.theta_.shape[0] + 1
         block_size = check_block_size(block_size, n_columns)
+        if X.shape[0] <= block_size and not sp.issparse(X):
+            # One block (the scores ask for one at a time): no copy into F.
+            return self._model.adjoint(X, self.theta_, self._loss, y)
         F = np.empty((X.shape[0], n_columns))
         for start, stop in row_blocks(X.shape[0], block_size):
             rows = X[start:stop]
@@ -365,6 +372,13 @@ class BaseNonlinearModel(BaseEstimator):
             labels = None if y is None else y[start:stop]
             F[start:stop] = self._model.adjoint(rows, self.theta_, self._loss, labels)
         return F
+
+    def _adjoint_factors(self, X, y):
+        """The dual matrix's rows unassembled (:class:`sknlis._models.UnitFactors`)."""
+        X, y = self._adjoint_input(X, y)
+        if sp.issparse(X):
+            X = X.toarray()
+        return self._model.adjoint_factors(X, self.theta_, self._loss, y)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -31,6 +31,8 @@ Two-layer ReLU network (Example 3.2), hidden biases inside ``b_j``::
 ``b`` and ``c`` are present only when ``fit_intercept`` is true.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 
 from sknlis._activations import make_activation
@@ -253,6 +255,22 @@ class LinearIndex:
         return _with_root_at_zero(rows.reshape(n, -1), h0)
 
 
+class UnitFactors(NamedTuple):
+    """Rows of a two-layer network's Jacobian or dual matrix, unassembled.
+
+    Row ``i`` is, for every hidden unit ``j``, ``P[i, j]`` (the output
+    weights' ``K`` entries) then ``Q[i, j] * [X[i]; 1]`` (the unit's input
+    weights and bias), and after all units ``tail[i]``. The unit part is a
+    row-wise Kronecker product, which sketches use without forming it
+    (:mod:`sknlis._factored`).
+    """
+
+    P: np.ndarray  # (n, m, K)
+    Q: np.ndarray  # (n, m)
+    X: np.ndarray  # (n, d)
+    tail: np.ndarray  # (n, t)
+
+
 class TwoLayerReLU:
     """``z_k = sum_j phi(a_kj relu(<b_j, [x; 1]>)) + c_k``, ``m`` hidden units.
 
@@ -392,20 +410,26 @@ class TwoLayerReLU:
         """``J_i M J_i^T`` for every row, shape (n, K, K)."""
         return _dense_quadratic(self, X, theta, M)
 
-    def _blocks(self, X, P, Q, extra):
-        """Rows ``[P_j ; Q_j [x; 1]]`` per unit ``j``, then ``extra``.
+    def _blocks(self, factors):
+        """Rows ``[P_j ; Q_j [x; 1]]`` per unit ``j``, then ``tail``.
 
-        The Jacobian and the adjoint share this layout: ``P`` (n, m, K) holds
-        the entries of the output weights, ``Q`` (n, m) the unit scales.
+        The Jacobian and the adjoint share this layout (:class:`UnitFactors`).
         """
+        P, Q, X, tail = factors
         n, d, K, m = X.shape[0], self.n_features, self.n_outputs, self.n_hidden
-        out = np.empty((n, self.n_params))
+        out = np.empty((n, m * self._width + tail.shape[1]))
         blocks = out[:, : m * self._width].reshape(n, m, self._width)
         blocks[:, :, :K] = P
-        np.multiply(Q[:, :, None], X[:, None, :], out=blocks[:, :, K : K + d])
+        unit_inputs = blocks[:, :, K : K + d]
+        if d < m:
+            # A short inner axis makes broadcasting slow: one strided
+            # product per feature runs over the long unit axis instead.
+            for feature in range(d):
+                np.multiply(Q, X[:, feature, None], out=unit_inputs[:, :, feature])
+        else:
+            np.multiply(Q[:, :, None], X[:, None, :], out=unit_inputs)
         blocks[:, :, -1] = Q
-        if self.fit_intercept:
-            out[:, m * self._width :] = extra
+        out[:, m * self._width :] = tail
         return out
 
     def jacobian(self, X, theta):
@@ -421,13 +445,18 @@ class TwoLayerReLU:
         for k in range(self.n_outputs):
             P = np.zeros((X.shape[0], self.n_hidden, self.n_outputs))
             P[:, :, k] = dphi * H
-            extra = np.zeros(self.n_outputs)
-            extra[k] = 1.0
-            rows.append(self._blocks(X, P, dphi * A[k] * active, extra))
+            tail = np.zeros((X.shape[0], self.n_outputs * self.fit_intercept))
+            if self.fit_intercept:
+                tail[:, k] = 1.0
+            rows.append(self._blocks(UnitFactors(P, dphi * A[k] * active, X, tail)))
         return rows[0] if self.n_outputs == 1 else np.stack(rows, axis=1)
 
     def adjoint(self, X, theta, loss, y, n_nodes=RAY_NODES):
-        """Loss dual matrix rows (MATH.md sections 3 and 7).
+        """Loss dual matrix rows (MATH.md sections 3, 7): :meth:`adjoint_factors`."""
+        return self._blocks(self.adjoint_factors(X, theta, loss, y, n_nodes))
+
+    def adjoint_factors(self, X, theta, loss, y, n_nodes=RAY_NODES):
+        """The dual matrix rows as :class:`UnitFactors` (columns of :meth:`adjoint`).
 
         Each unit term is homogeneous of degree 2 in ``(a_j, b_j)`` and the
         output bias of degree 1. With the squared error of the output (the
@@ -436,42 +465,47 @@ class TwoLayerReLU:
         units) ``z(t theta) = t**2 z_h + t c``: the unit blocks scale by
         ``S1 = int t h'(t**2 z_h + t c) dt`` and the bias by
         ``S0 = int h'(...) dt``, one Gauss-Legendre rule per row and logit.
+        The tail is the output bias's entries (if any), then ``h(z(0), y)``.
         """
         A, W, bias, c = self.unpack(theta)
         H, active = self._hidden(X, W, bias)
         H, active = H.T, active.T
         h0 = _root_at_zero(self, loss, y, X.shape[0])
+        n, K = X.shape[0], self.n_outputs
         if loss.is_residual:
             V = H * A[0]
             half_D = self.activation.divided_difference(V) / 2.0
             P = (half_D * H)[:, :, None]
-            rows = self._blocks(X, P, half_D * A[0] * active, 1.0)
-            return _with_root_at_zero(rows, h0)
-        if self.activation.name != "identity":
-            raise ValueError(
-                "The loss dual matrix of a two-layer network with non-identity "
-                "unit activations is defined for the squared error only."
-            )
-        Zh = H @ A.T  # (n, K): the degree-2 part of the logits
-        nodes, weights = ray_nodes(n_nodes)
-        S1 = np.zeros_like(Zh)
-        S0 = np.zeros_like(Zh)
-        for t, w in zip(nodes, weights):
-            g = _as_columns(loss.root_gradient(_squeeze(t * t * Zh + t * c), y))
-            S1 += (w * t) * g
-            S0 += w * g
-        if self.fit_intercept:
-            directions = np.hstack([2.0 * Zh, np.broadcast_to(c, Zh.shape)])
-            factors = np.hstack([S1, S0])
+            Q = half_D * A[0] * active
+            S0 = np.ones((n, K))
         else:
-            directions, factors = 2.0 * Zh, S1
-        target = loss.root(_squeeze(Zh + c), y) - h0
-        factors = _conserve(factors, directions, target)
-        K = self.n_outputs
-        S1, S0 = factors[:, :K], factors[:, K:]
-        P = S1[:, None, :] * H[:, :, None]
-        Q = (S1 @ A) * active
-        return _with_root_at_zero(self._blocks(X, P, Q, S0), h0)
+            if self.activation.name != "identity":
+                raise ValueError(
+                    "The loss dual matrix of a two-layer network with non-identity "
+                    "unit activations is defined for the squared error only."
+                )
+            Zh = H @ A.T  # (n, K): the degree-2 part of the logits
+            nodes, weights = ray_nodes(n_nodes)
+            S1 = np.zeros_like(Zh)
+            S0 = np.zeros_like(Zh)
+            for t, w in zip(nodes, weights):
+                g = _as_columns(loss.root_gradient(_squeeze(t * t * Zh + t * c), y))
+                S1 += (w * t) * g
+                S0 += w * g
+            if self.fit_intercept:
+                directions = np.hstack([2.0 * Zh, np.broadcast_to(c, Zh.shape)])
+                factors = np.hstack([S1, S0])
+            else:
+                directions, factors = 2.0 * Zh, S1
+            target = loss.root(_squeeze(Zh + c), y) - h0
+            factors = _conserve(factors, directions, target)
+            S1, S0 = factors[:, :K], factors[:, K:]
+            P = S1[:, None, :] * H[:, :, None]
+            Q = (S1 @ A) * active
+        tail = np.empty((n, K * self.fit_intercept + 1))
+        tail[:, :-1] = S0 if self.fit_intercept else S0[:, :0]
+        tail[:, -1] = h0
+        return UnitFactors(P, Q, X, tail)
 
 
 class MultiLayerPerceptron:

@@ -124,6 +124,15 @@ def adjoint_rows(estimator, X, y=None, block_size=None):
     if n_rows <= check_block_size(block_size, n_columns):
         F = rows(0, n_rows)
         return (lambda start, stop: F[start:stop]), n_columns
+    if hasattr(getattr(estimator, "_model", None), "adjoint_factors"):
+        # The sketch reads a two-layer network's rows unassembled
+        # (sknlis._embedding); every other pass calls ``rows``.
+        def factors(start, stop):
+            X_block = _safe_indexing(X, slice(start, stop))
+            labels = None if y is None else y[start:stop]
+            return estimator._adjoint_factors(X_block, labels)
+
+        rows.factors = factors
     return rows, n_columns
 
 

@@ -55,10 +55,17 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy import linalg
-from scipy.sparse._sparsetools import csr_matvecs
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from sknlis._embedding import (
+    SKETCH_NONZEROS,
+    factored_block_rows,
+    sketch_dense,
+    sketch_units,
+    sparse_sign_block,
+    unit_column_bound,
+)
 from sknlis._rows import is_lazy, map_rows, reduce_rows, transform_rows
 from sknlis._validation import (
     check_block_size,
@@ -79,10 +86,6 @@ _SQUARE_UNDERFLOW = 1e-280
 # Column scalings 2**e with |e| above this are applied to the rows; smaller
 # ones are folded into the factor, which they cannot overflow.
 _FOLD_EXPONENT = 900
-# Nonzeros per row of F in the sparse sign embedding. Martinsson & Tropp
-# (Acta Numerica 2020, section 9.2) suggest up to 8; 4 measured as accurate on
-# coherent and dual matrices (bench_scores.py) at half the cost of a pass.
-_SKETCH_NONZEROS = 4
 # Defaults chosen by benchmarks/bench_scores.py (sketch section): sketch rows
 # per column of F, and Gaussian projections for the row norms.
 _SKETCH_ROWS_PER_COLUMN = 1.5
@@ -380,59 +383,31 @@ def _ridge_weights(eigval, ridge):
 # ----------------------------------------------------------------------------
 
 
-def _splitmix64(x):
-    """A bijective 64-bit mixer (Steele, Lea & Flood 2014): a hash per entry."""
-    x = x + np.uint64(0x9E3779B97F4A7C15)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
-def _sparse_sign_block(seed, start, stop, n_groups):
-    """Columns ``start:stop`` of the embedding, as CSR arrays.
-
-    Row ``i`` of ``F`` goes to one bucket in each of ``_SKETCH_NONZEROS``
-    groups of ``n_groups`` sketch rows, with a random sign: distinct buckets,
-    drawn from a hash of ``(seed, i)``, so the embedding does not depend on
-    the block size. Returns ``(indptr, indices, data)`` of the
-    ``(nnz * n_groups) x (stop - start)`` block in CSR form.
-    """
-    nnz = _SKETCH_NONZEROS
-    slots = np.arange(start, stop, dtype=np.uint64)[:, None] * np.uint64(nnz)
-    hashes = _splitmix64(slots + np.arange(nnz, dtype=np.uint64) + seed).ravel()
-    buckets = (hashes >> np.uint64(1)) % np.uint64(n_groups)
-    buckets = buckets.astype(np.intp) + np.tile(n_groups * np.arange(nnz), stop - start)
-    order = np.argsort(buckets, kind="stable")
-    indptr = np.zeros(nnz * n_groups + 1, dtype=np.intp)
-    np.cumsum(np.bincount(buckets, minlength=nnz * n_groups), out=indptr[1:])
-    columns = np.repeat(np.arange(stop - start, dtype=np.intp), nnz)[order]
-    signs = np.where(hashes[order] & np.uint64(1), 1.0, -1.0) / np.sqrt(nnz)
-    return indptr, columns, signs
-
-
 def _sketch_pass(rows, n_rows, n_columns, block_size, seed, n_groups):
-    """``(S F, column maxima)`` in one pass over the rows."""
+    """``(S F, column maxima)`` in one pass over the rows.
+
+    A source with a ``factors(start, stop)`` method (a two-layer network's
+    dual matrix, :func:`sknlis._protocol.adjoint_rows`) is sketched from its
+    factors, in blocks large enough for its per-bucket products; its column
+    maxima are then bounds, which is all the column scaling needs.
+    """
+    factors = getattr(rows, "factors", None)
+    if factors is not None:
+        block_size = factored_block_rows(n_groups, block_size)
 
     def kernel(rows, start, stop):
-        SF = np.zeros((_SKETCH_NONZEROS * n_groups, n_columns))
+        SF = np.zeros((SKETCH_NONZEROS * n_groups, n_columns))
         col_max = np.zeros(n_columns)
         for first, last in row_blocks(stop, block_size, start):
-            block = np.ascontiguousarray(rows(first, last))
-            np.maximum(col_max, np.abs(block).max(axis=0), out=col_max)
-            indptr, columns, signs = _sparse_sign_block(seed, first, last, n_groups)
-            # SF += S_block @ block, accumulated in place by the kernel behind
-            # scipy's csr_array @ ndarray: `SF[touched] += S @ block` would
-            # gather and scatter the touched rows, three times slower.
-            csr_matvecs(
-                SF.shape[0],
-                last - first,
-                n_columns,
-                indptr,
-                columns,
-                signs,
-                block.ravel(),
-                SF.ravel(),
-            )
+            embedding = sparse_sign_block(seed, first, last, n_groups)
+            if factors is None:
+                block = np.ascontiguousarray(rows(first, last))
+                np.maximum(col_max, np.abs(block).max(axis=0), out=col_max)
+                sketch_dense(SF, block, embedding)
+            else:
+                block = factors(first, last)
+                np.maximum(col_max, unit_column_bound(block), out=col_max)
+                sketch_units(SF, block, embedding)
         return SF, col_max
 
     # Non-finite input is detected from col_max by the caller.
@@ -491,7 +466,7 @@ def sketched_factors(
     ``rows``, which are ``rows`` rescaled only when the column scales are too
     far apart to fold into the factors.
     """
-    n_groups = -(-sketch_size // _SKETCH_NONZEROS)
+    n_groups = -(-sketch_size // SKETCH_NONZEROS)
     seed = np.uint64(rng.randint(np.iinfo(np.int64).max, dtype=np.int64))
     SF, col_max = _sketch_pass(rows, n_rows, n_columns, block_size, seed, n_groups)
     exponents = _column_exponents(col_max)
@@ -584,7 +559,7 @@ def _choose_method(n_rows, n_columns, sketch_size, n_projections):
     """
     exact = 4.0 * n_rows * n_columns**2
     sketch = (
-        2.0 * n_rows * n_columns * (_SKETCH_NONZEROS + min(n_projections, n_columns))
+        2.0 * n_rows * n_columns * (SKETCH_NONZEROS + min(n_projections, n_columns))
         + 2.0 * sketch_size * n_columns**2
     )
     return "sketch" if sketch <= _AUTO_RATIO * exact else "exact"
