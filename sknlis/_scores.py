@@ -422,26 +422,38 @@ def _add_and_max(first, second):
     return first[0] + second[0], np.maximum(first[1], second[1])
 
 
-def _sketch_factor(A, extra, n_rows):
+def _sketch_factor(sketch, extra, n_rows):
     """``K`` with ``[A; extra] K`` orthonormal, and its rank (rule of §4).
 
-    A well-conditioned Gram is factored by Cholesky (``K = R^-1``, every
-    direction kept, as the eigen route would); otherwise the exact route's
-    rank-revealing factor is applied to the sketch, which is held.
+    ``sketch`` is a one-item list holding ``A``, so that this function can
+    drop the last reference to it. A well-conditioned Gram is factored by
+    Cholesky (``K = R^-1``, every direction kept, as the eigen route would),
+    in place, and the sketch is dropped before ``R^-1`` is formed: at
+    ``k = 5,202`` each ``k x k`` array is 216 MB, and this route holds one
+    besides the sketch. Otherwise the exact route's rank-revealing factor is
+    applied to the sketch, which is held.
     """
+    A = sketch[0]
     G = A.T @ A
     if extra is not None:
         G += extra.T @ extra
-    R, info = linalg.lapack.dpotrf(G, lower=False)
+    norm = linalg.lapack.dlange("1", G.T)  # without a k x k |G|
+    # G is symmetric: its transpose is the Fortran-ordered array LAPACK
+    # factors in place (a C-ordered one would be copied).
+    R, info = linalg.lapack.dpotrf(G.T, lower=False, overwrite_a=True)
     if info == 0:
-        rcond, _ = linalg.lapack.dpocon(R, np.abs(G).sum(axis=0).max())
+        rcond, _ = linalg.lapack.dpocon(R, norm)
         if rcond >= 1.0 / _DIRECT_COND:
-            # R^-1 in place of R: no k x k identity to solve against (at
-            # k = 5,202 each k x k array is 216 MB). dpotrf zeroed the strict
-            # lower triangle and dtrtri leaves it alone.
-            R_inv, info = linalg.lapack.dtrtri(R, lower=False, overwrite_c=True)
-            if info == 0:
-                return R_inv, len(G)
+            sketch.clear()
+            del A
+            # R^-1 in place of R. dpotrf left a positive diagonal, so dtrtri
+            # cannot fail, and it leaves the zeroed lower triangle alone.
+            R_inv, _ = linalg.lapack.dtrtri(R, lower=False, overwrite_c=True)
+            return R_inv, len(R_inv)
+    del R, G
+    G = A.T @ A
+    if extra is not None:
+        G += extra.T @ extra
     return _orthonormalizing_factor(
         _array_rows(A),
         A.shape[0],
@@ -454,7 +466,16 @@ def _sketch_factor(A, extra, n_rows):
 
 
 def sketched_factors(
-    rows, n_rows, n_columns, *, ridge=0.0, sketch_size, n_projections, block_size, rng
+    rows,
+    n_rows,
+    n_columns,
+    *,
+    ridge=0.0,
+    sketch_size,
+    n_projections,
+    block_size,
+    rng,
+    full=True,
 ):
     """Factors of the sketched leverage: ``(K_full, K, rank, rows)``.
 
@@ -464,7 +485,8 @@ def sketched_factors(
     Johnson-Lindenstrauss projection, so ``||f K||^2`` estimates the same
     leverage in ``O(k n_projections)`` per row. Both apply to the returned
     ``rows``, which are ``rows`` rescaled only when the column scales are too
-    far apart to fold into the factors.
+    far apart to fold into the factors. ``full=False`` returns ``None`` for
+    ``K_full`` when ``K`` is projected, which saves a ``k x k`` array.
     """
     n_groups = -(-sketch_size // SKETCH_NONZEROS)
     seed = np.uint64(rng.randint(np.iinfo(np.int64).max, dtype=np.int64))
@@ -473,10 +495,11 @@ def sketched_factors(
     if np.abs(exponents).max() > _FOLD_EXPONENT:
         # Folding 2**e into the factor could overflow it: scale the rows.
         rows = _scaled_rows(rows, exponents)
+        del SF
         SF, _ = _sketch_pass(rows, n_rows, n_columns, block_size, seed, n_groups)
         fold = None
     else:
-        SF = np.ldexp(SF, exponents)
+        np.ldexp(SF, exponents, out=SF)
         fold = exponents
     ridge_diag = _scaled_ridge(ridge, exponents)
     live, norms = _live_columns(np.einsum("ij,ij->j", SF, SF), ridge_diag)
@@ -485,29 +508,44 @@ def sketched_factors(
         A /= norms
     else:
         A = SF[:, live] / norms[live]
-    extra = np.diag(np.sqrt(ridge_diag[live]) / norms[live]) if ridge > 0 else None
     del SF
-    K_live, rank = _sketch_factor(A, extra, n_rows)
-    K_projected = K_live
-    if n_projections < rank:
+    extra = np.diag(np.sqrt(ridge_diag[live]) / norms[live]) if ridge > 0 else None
+    projected = None
+    if n_projections < A.shape[1]:
         # Johnson-Lindenstrauss: ||f K P||^2 estimates ||f K||^2 without bias
         # for a Gaussian P. P = W^T Pi with W = [A; extra] K orthonormal and
         # Pi Gaussian on the sketch's rows is one, and unlike a P drawn in
         # K's own basis (which eigh picks arbitrarily within clusters of
-        # eigenvalues), it gives the same scores for the same sketch.
+        # eigenvalues), it gives the same scores for the same sketch. A^T Pi
+        # is formed first, so that the sketch can go before K is.
         Pi = rng.standard_normal((A.shape[0], n_projections))
         projected = A.T @ Pi
         if extra is not None:
             Pi_extra = rng.standard_normal((extra.shape[0], n_projections))
             projected += extra.T @ Pi_extra
+        del Pi
+    sketch = [A]
+    del A
+    K_live, rank = _sketch_factor(sketch, extra, n_rows)
+    del sketch
+    K_projected = K_live
+    if projected is not None and n_projections < rank:
         K_projected = K_live @ (K_live.T @ projected) / np.sqrt(n_projections)
 
     def unscaled(K_part):
-        K = np.zeros((n_columns, K_part.shape[1]))
-        K[live] = K_part / norms[live][:, None]
-        return K if fold is None else np.ldexp(K, fold[:, None])
+        if np.all(live):
+            K = K_part  # a factor of our own: rescaled in place
+            K /= norms[:, None]
+        else:
+            K = np.zeros((n_columns, K_part.shape[1]))
+            K[live] = K_part / norms[live][:, None]
+        return K if fold is None else np.ldexp(K, fold[:, None], out=K)
 
-    return unscaled(K_live), unscaled(K_projected), rank, rows
+    if K_projected is K_live:
+        K_full = unscaled(K_live)
+        return K_full, K_full, rank, rows
+    K_projected = unscaled(K_projected)
+    return (unscaled(K_live) if full else None), K_projected, rank, rows
 
 
 def _sketch_leverage(
@@ -523,6 +561,7 @@ def _sketch_leverage(
         n_projections=n_projections,
         block_size=block_size,
         rng=rng,
+        full=False,
     )
     return row_norms_squared(rows, n_rows, n_columns, K, block_size)
 

@@ -556,3 +556,22 @@ def test_auto_is_exact_for_small_k_and_sketches_large_problems():
 def test_bad_sketch_parameters_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
         leverage_scores(random_matrix(), **kwargs)
+
+
+def test_sketch_holds_the_sketch_and_one_k_by_k_array():
+    # Cholesky and R^-1 happen in place, and the sketch is dropped before
+    # R^-1 is formed: at k = 5,202 every k x k array is 216 MB.
+    n, k, block = 4000, 600, 128
+
+    def rows(start, stop):
+        return np.random.default_rng(start).standard_normal((stop - start, k))
+
+    options = dict(method="sketch", block_size=block, random_state=0)
+    _scores.blocked_leverage_scores(rows, 300, k, **options)  # warm up
+    tracemalloc.start()
+    _scores.blocked_leverage_scores(rows, n, k, **options)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    sketch_rows, _ = _scores._sketch_defaults(k, None, None)
+    held = (sketch_rows + k) * k * 8 + 4 * block * k * 8 + n * 8
+    assert peak < 1.1 * held
