@@ -255,6 +255,12 @@ class LinearIndex:
         return _with_root_at_zero(rows.reshape(n, -1), h0)
 
 
+# Up to this many features, two-layer rows are built one feature at a time
+# (1.5 against 2.5 ns per entry at d = 7, m = 20 or 100); broadcasting over
+# longer rows is faster (1.5 against 3.2 ns at d = 50, m = 100).
+_FEW_FEATURES = 16
+
+
 class UnitFactors(NamedTuple):
     """Rows of a two-layer network's Jacobian or dual matrix, unassembled.
 
@@ -421,7 +427,7 @@ class TwoLayerReLU:
         blocks = out[:, : m * self._width].reshape(n, m, self._width)
         blocks[:, :, :K] = P
         unit_inputs = blocks[:, :, K : K + d]
-        if d < m:
+        if d <= _FEW_FEATURES:
             # A short inner axis makes broadcasting slow: one strided
             # product per feature runs over the long unit axis instead.
             for feature in range(d):
