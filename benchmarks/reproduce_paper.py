@@ -23,6 +23,15 @@ least ``10 (d + 1)``). A sample size that gives fewer rows than the model has
 parameters (``d + 1``) is skipped for that data set, with a printed reason
 (diabetes: 0.5%, 1%, 2%; concrete: 0.5%).
 
+With ``--sketch``, every leverage strategy (``LLS``, ``ALS``, ``ALS pilot``)
+also runs with the sketch forced (``leverage_method="sketch"``, default
+``sketch_size`` and ``n_projections``) as ``LLS (sketch)`` and so on, in the
+same run; the twins' medians are compared size by size, with their
+interquartile ranges and the bootstrap standard error of the difference. At
+``theta*`` each repeat has its own sketch, seeded from the repeat's seed
+(:mod:`sknlis._experiment`), so repeats differ and the run still repeats
+exactly. The paper's strategies compute leverage exactly.
+
 Data (all offline, features and target standardized): the paper's own
 Diamonds (bundled, target log10 price), RAND HIE from statsmodels (target
 ``mdvis``, the stand-in for the paper's medical-insurance data), concrete
@@ -119,6 +128,7 @@ from sknlis._sampling import importance_sample
 from sknlis.datasets import load_concrete, load_diamonds
 
 FIGURE1_SIZES = [0.5, 1, 2, 5, 10, 20]
+SKETCH_SUFFIX = " (sketch)"
 DIGIT_PAIRS = [(0, 1), (3, 8), (3, 5)]
 DIGIT_SIZES = [20, 30, 40, 60, 80]
 DIGIT_STRATEGIES = {
@@ -232,7 +242,16 @@ def _progress(message, last_size, start):
         print(f"  {strategy}: done ({time.perf_counter() - start:.0f} s)", flush=True)
 
 
-def run_figure1(sets, sizes, repeats):
+def sketch_twins(strategies):
+    """The leverage strategies with the sketch forced, as ``"NAME (sketch)"``."""
+    return {
+        f"{name}{SKETCH_SUFFIX}": {**params, "leverage_method": "sketch"}
+        for name, params in strategies.items()
+        if params["scores"] == "leverage"
+    }
+
+
+def run_figure1(sets, sizes, repeats, strategies=PAPER_STRATEGIES):
     """Per data set: sizes used, errors per strategy, and the minimizer check."""
     results = {}
     for name, (X, y) in sets.items():
@@ -245,6 +264,7 @@ def run_figure1(sets, sizes, repeats):
             y,
             sizes=[size / 100 for size in kept],
             repeats=repeats,
+            strategies=strategies,
             optimum=optimum,
             progress=lambda message: _progress(message, kept[-1], start),
         )
@@ -268,10 +288,11 @@ def print_median_table(title, tables, sizes):
     medians = {k: np.median(v, axis=1) for k, v in tables.items()}
     best = np.min(np.array(list(medians.values())), axis=0)
     header = "".join(f"{f'{s:g}%':>9}" for s in sizes)
-    print(f"\n{title} (* = lowest)\n{'strategy':<11}{header}")
+    width = max(11, *(len(strategy) + 1 for strategy in tables))
+    print(f"\n{title} (* = lowest)\n{'strategy':<{width}}{header}")
     for strategy, row in medians.items():
         cells = "".join(f"{v:8.2f}{'*' if v == b else ' '}" for v, b in zip(row, best))
-        print(f"{strategy:<11}{cells}")
+        print(f"{strategy:<{width}}{cells}")
     noise = np.median(
         [median_se(table[j]) for table in tables.values() for j in range(len(sizes))]
     )
@@ -285,6 +306,35 @@ def print_figure1_tables(results, repeats):
             result["errors"],
             result["sizes"],
         )
+
+
+def _iqr(values):
+    return np.subtract(*np.percentile(values, [75, 25]))
+
+
+def print_sketch_tables(results, repeats):
+    """Each sketched strategy against its exact twin, size by size."""
+    for name, result in results.items():
+        errors = result["errors"]
+        print(
+            f"\n{name}: sketched against exact leverage, median (IQR) over "
+            f"{repeats} repeats of log10 relative excess loss; difference = "
+            "sketch - exact, +- bootstrap SE; goal |difference| <= 0.05"
+        )
+        print(
+            f"{'strategy':<11}{'size':>6}{'exact':>18}{'sketch':>18}{'difference':>18}"
+        )
+        for sketched in (key for key in errors if key.endswith(SKETCH_SUFFIX)):
+            exact = sketched.removesuffix(SKETCH_SUFFIX)
+            for j, size in enumerate(result["sizes"]):
+                pair = errors[exact][j], errors[sketched][j]
+                cells = [f"{np.median(v):.2f} ({_iqr(v):.2f})" for v in pair]
+                difference = np.median(pair[1]) - np.median(pair[0])
+                se = np.hypot(median_se(pair[0]), median_se(pair[1]))
+                print(
+                    f"{exact:<11}{f'{size:g}%':>6}{cells[0]:>18}{cells[1]:>18}"
+                    f"{f'{difference:+.3f} +- {se:.3f}':>18}"
+                )
 
 
 def write_figure1_csv(results, path):
@@ -309,6 +359,15 @@ STYLE = {
     "ALS pilot": dict(color="tab:red", marker="x", linestyle="--"),
     "ARN pilot": dict(color="tab:orange", marker="+", linestyle="--"),
 }
+
+
+def _style(strategy):
+    """A sketched strategy is drawn dotted, in its exact twin's colour."""
+    exact = strategy.removesuffix(SKETCH_SUFFIX)
+    style = dict(STYLE.get(exact, {}))
+    if exact != strategy:
+        style.update(marker=None, linestyle=":")
+    return style
 
 
 def _pyplot():
@@ -342,7 +401,7 @@ def plot_figure1(results, repeats, path):
                 result["sizes"],
                 np.median(table, axis=1),
                 label=strategy,
-                **STYLE.get(strategy, {}),
+                **_style(strategy),
             )
         _size_axis(ax, result["sizes"], "sample size (share of the rows)")
         ax.set_ylabel("log10 relative excess loss")
@@ -831,6 +890,11 @@ def main(argv=None):
     )
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads")
     parser.add_argument(
+        "--sketch",
+        action="store_true",
+        help="Figure 1 also with sketched leverage, against exact",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="3 repeats, fewer sizes, one digit pair"
     )
     args = parser.parse_args(argv)
@@ -854,9 +918,12 @@ def main(argv=None):
             f"{args.repeats} (digits: {args.digit_repeats}, A.6: {args.a6_repeats})"
         )
         if "figure1" in run:
-            print(f"Figure 1: sizes = {sizes} %; strategies = {list(PAPER_STRATEGIES)}")
+            strategies = dict(PAPER_STRATEGIES)
+            if args.sketch:
+                strategies.update(sketch_twins(PAPER_STRATEGIES))
+            print(f"Figure 1: sizes = {sizes} %; strategies = {list(strategies)}")
             sets = load_regression_sets(args.datasets)
-            figure1 = run_figure1(sets, sizes, args.repeats)
+            figure1 = run_figure1(sets, sizes, args.repeats, strategies)
         if "digits" in run:
             digits = run_digits(pairs, digit_sizes, args.digit_repeats)
         if "a6" in run:
@@ -865,6 +932,8 @@ def main(argv=None):
             extremes = a6_extremes(extremes_pair, args.alpha, flip_seeds)
     if figure1:
         print_figure1_tables(figure1, args.repeats)
+        if args.sketch:
+            print_sketch_tables(figure1, args.repeats)
         write_figure1_csv(figure1, args.out / "figure1.csv")
         plot_figure1(figure1, args.repeats, args.out / "figure1.png")
     if digits:

@@ -10,6 +10,17 @@ The strategies are the paper's (MATH.md section 6): uniform (UN), leverage or
 row norm of ``[X, 1]`` (LLS, LRN) and of the dual matrix at ``theta*`` (ALS,
 ARN); a strategy with a ``pilot_size`` is the practical mode, its dual matrix
 taken at a pilot fit instead of ``theta*``.
+
+Leverage is exact, as in the paper. A strategy may force the sketch
+(``leverage_method="sketch"``): its scores are then random, so at ``theta*``
+they are recomputed for every repeat, with a seed derived from the repeat's
+(:func:`_scoring_seed`), and the draw keeps the repeat's own seed. Repeat
+``r`` of a sketched strategy thus draws with the same random numbers as
+repeat ``r`` of its exact twin (inverse CDF: they pick mostly the same rows
+on a few hundred rows; on tens of thousands the scores' errors add up along
+the CDF and the rows drawn differ, so the comparison is then unpaired). A
+pilot strategy's resampler draws the pilot, the sketch and the sample from
+the repeat's seed in turn: its pilot is the exact twin's, its sample is not.
 """
 
 import warnings
@@ -25,11 +36,16 @@ __all__ = ["PAPER_STRATEGIES", "paper_model", "full_loss", "relative_excess_loss
 
 PAPER_STRATEGIES = {
     "UN": {"scores": "uniform"},
-    "LLS": {"scores": "leverage", "basis": "linear"},
+    "LLS": {"scores": "leverage", "basis": "linear", "leverage_method": "exact"},
     "LRN": {"scores": "norm", "basis": "linear"},
-    "ALS": {"scores": "leverage", "basis": "adjoint"},
+    "ALS": {"scores": "leverage", "basis": "adjoint", "leverage_method": "exact"},
     "ARN": {"scores": "norm", "basis": "adjoint"},
-    "ALS pilot": {"scores": "leverage", "basis": "adjoint", "pilot_size": "auto"},
+    "ALS pilot": {
+        "scores": "leverage",
+        "basis": "adjoint",
+        "pilot_size": "auto",
+        "leverage_method": "exact",
+    },
 }
 
 
@@ -73,6 +89,16 @@ def _sampler(params, optimum, make_model, count, seed):
     )
 
 
+def _random_scores(sampler):
+    """Whether the scores depend on the seed (sketched leverage may)."""
+    return sampler.scores == "leverage" and sampler.leverage_method != "exact"
+
+
+def _scoring_seed(seed):
+    """The seed of repeat ``seed``'s scores: a stream apart from its draw's."""
+    return int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
+
+
 def relative_excess_loss(
     X,
     y,
@@ -96,7 +122,8 @@ def relative_excess_loss(
         Independent draws per strategy and size (seeds ``0 .. repeats - 1``).
     strategies : dict of str -> dict, default=PAPER_STRATEGIES
         Resampler parameters per strategy; one with ``pilot_size`` is refitted
-        from a pilot each time, the others score at ``optimum``.
+        from a pilot each time, the others score at ``optimum`` (once, or
+        every repeat if their scores are random: see the module's notes).
     make_model : callable, default=paper_model
         ``make_model(seed)`` returns an unfitted model.
     optimum : fitted model, default=None
@@ -121,20 +148,24 @@ def relative_excess_loss(
         warnings.simplefilter("ignore", ConvergenceWarning)
         for name, params in strategies.items():
             errors[name] = np.empty((len(sizes), repeats))
-            fixed_scores = None
+            sampler = None
             for j, size in enumerate(sizes):
                 count = max(1, int(round(size * n_rows)))
                 for seed in range(repeats):
-                    if fixed_scores is None or "pilot_size" in params:
+                    if "pilot_size" in params:
                         sampler = _sampler(params, optimum, make_model, count, seed)
                         sampler.fit_resample(X, y)
-                        fixed_scores = sampler.scores_
                         rows, weights = sampler.sample_indices_, sampler.sample_weight_
                     else:
-                        # Scores at theta* do not change between draws: the
-                        # draw alone is repeated, as the resampler makes it.
+                        if sampler is None or _random_scores(sampler):
+                            sampler = _sampler(
+                                params, optimum, make_model, count, _scoring_seed(seed)
+                            )
+                            sampler.fit_resample(X, y)
+                        # Exact scores at theta* do not change between draws:
+                        # the draw alone is repeated, as the resampler makes it.
                         rows, weights = importance_sample(
-                            fixed_scores,
+                            sampler.scores_,
                             count,
                             replace=sampler.replace,
                             mix_uniform=sampler.mix_uniform,
