@@ -55,6 +55,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy import linalg
+from scipy.linalg import blas
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
@@ -109,8 +110,8 @@ def _gram(rows, n_rows, n_columns, block_size, K=None, extra=None):
             block = rows(first, last)
             if K is not None:
                 block = block @ K
-            G += block.T @ block
-        return G
+            _add_gram(G, block)
+        return _symmetrized(G)
 
     # Overflow and non-finite input are detected (and handled) by the caller.
     with np.errstate(over="ignore", invalid="ignore"):
@@ -118,6 +119,31 @@ def _gram(rows, n_rows, n_columns, block_size, K=None, extra=None):
     if extra is not None:
         extra_K = extra if K is None else extra @ K
         G += extra_K.T @ extra_K
+    return G
+
+
+def _add_gram(G, block):
+    """``G += block^T block`` on the upper triangle, in place.
+
+    BLAS ``syrk`` accumulates into ``G``: no ``k x k`` temporary per block.
+    Both transposes are the Fortran-ordered views BLAS takes without a copy.
+    """
+    block = np.asarray(block, dtype=np.float64)
+    if not block.flags.c_contiguous:
+        block = np.ascontiguousarray(block)
+    blas.dsyrk(1.0, block.T, beta=1.0, c=G.T, lower=1, overwrite_c=1)
+
+
+def _symmetrized(G):
+    """``G`` with its lower triangle copied from the upper one, in place."""
+    step = 512
+    for start in range(step, len(G), step):
+        stop = min(start + step, len(G))
+        G[start:stop, :start] = G[:start, start:stop].T
+    for start in range(0, len(G), step):
+        stop = min(start + step, len(G))
+        square = G[start:stop, start:stop]
+        square[...] = np.triu(square) + np.triu(square, 1).T
     return G
 
 
@@ -213,8 +239,12 @@ def _orthonormalizing_factor(rows, n_rows, block_size, K, G, extra, tol=None, m=
     def times_K(M):
         return M if K is None else K @ M
 
-    # Divide and conquer: the fastest LAPACK route to all eigenvectors.
-    eigval, eigvec = linalg.eigh(G, driver="evd")
+    # MRRR: as fast as divide and conquer here, with O(k) workspace instead
+    # of 2 k^2. G is always the caller's scratch; its Fortran-ordered
+    # transpose is overwritten instead of copied (G is symmetric).
+    eigval, eigvec = linalg.eigh(
+        G.T, driver="evr", overwrite_a=True, check_finite=False
+    )
     if tol is None:
         tol = max(m, len(G)) * np.finfo(float).eps * np.sqrt(max(eigval[-1], 0.0))
     if eigval[-1] <= tol**2:
@@ -224,22 +254,17 @@ def _orthonormalizing_factor(rows, n_rows, block_size, K, G, extra, tol=None, m=
         return times_K(eigvec[:, keep] / np.sqrt(eigval[keep])), int(keep.sum())
     # Resolved and above the rank tolerance: deeper levels have small
     # eigenvalues, and noise there must not pass for a direction.
-    big = (eigval > eigval[-1] * _SPLIT) & (eigval > tol**2)
-    precondition = eigvec[:, big] / np.sqrt(eigval[big])
-    small = eigvec[:, ~big]
+    # The eigenvalues ascend: the big ones are the last columns, scaled in
+    # place, so that eigvec is [small, precondition] without a k x k copy.
+    n_small = int(np.sum((eigval <= eigval[-1] * _SPLIT) | (eigval <= tol**2)))
+    eigvec[:, n_small:] /= np.sqrt(eigval[n_small:])
+    small, precondition = eigvec[:, :n_small], eigvec[:, n_small:]
     n_big = precondition.shape[1]
-    joint = _gram(
-        rows,
-        n_rows,
-        len(G),
-        block_size,
-        times_K(np.hstack([precondition, small])),
-        extra,
-    )
-    G_AA, G_AC, G_CC = (
-        joint[:n_big, :n_big],
-        joint[:n_big, n_big:],
-        joint[n_big:, n_big:],
+    joint = _gram(rows, n_rows, len(G), block_size, times_K(eigvec), extra)
+    G_CC, G_AC, G_AA = (
+        joint[:n_small, :n_small],
+        joint[n_small:, :n_small],
+        joint[n_small:, n_small:],
     )
     # G_AA = I + O(eps / _SPLIT): its Cholesky factor finishes the job
     # (CholeskyQR2) at a fraction of an eigensolver's cost.
