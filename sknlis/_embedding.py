@@ -35,7 +35,7 @@ __all__ = [
 SKETCH_NONZEROS = 4
 # Rows per bucket that make a bucket's product worth a BLAS call: factored
 # blocks hold this many rows per bucket on average.
-_ROWS_PER_BUCKET = 16
+_ROWS_PER_BUCKET = 8
 
 
 def _splitmix64(x):

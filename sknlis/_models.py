@@ -314,6 +314,20 @@ class TwoLayerReLU:
         self.row_width = 2 * n_hidden + n_features + n_outputs
         self.jacobian_width = n_outputs * self.n_params
 
+    def redundant_columns(self, theta):
+        """Columns of the Jacobian and the dual matrix that the others span.
+
+        A unit's output is positively homogeneous in its input weights
+        ``b_j``, so ``<Q_j [x; 1], b_j> = sum_k a_kj P_jk`` on every row: for
+        each unit with an output weight ``a_kj != 0``, the entry of the
+        largest one is a combination of the unit's other columns. Dropping
+        them leaves the column space, and so the leverage scores, unchanged,
+        and removes the ``m`` directions that make the matrix rank-deficient.
+        """
+        A = self.unpack(theta)[0]
+        units = np.flatnonzero(np.any(A != 0, axis=0))
+        return units * self._width + np.argmax(np.abs(A[:, units]), axis=0)
+
     def initial_theta(self, rng, loss, X, y, sample_weight):
         """Glorot-uniform output weights, hidden weights at half that scale.
 

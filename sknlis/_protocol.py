@@ -136,6 +136,32 @@ def adjoint_rows(estimator, X, y=None, block_size=None):
     return rows, n_columns
 
 
+def leverage_rows(estimator, rows, n_columns):
+    """``rows`` without the columns that the estimator's model says the
+    others span (:meth:`sknlis._models.TwoLayerReLU.redundant_columns`).
+
+    Leverage depends on the column space only, so the scores are unchanged,
+    and a two-layer network's dual matrix becomes full rank: the direct
+    factor applies instead of the rank-revealing one, which costs one more
+    pass (exact) or several ``k x k`` arrays (sketch). Not for norm scores or
+    ridge leverage, which depend on the columns themselves. A factored
+    source keeps its factors and says which columns to keep.
+    """
+    model = getattr(estimator, "_model", None)
+    if not hasattr(model, "redundant_columns"):
+        return rows, n_columns
+    keep = np.ones(n_columns, dtype=bool)
+    keep[model.redundant_columns(estimator.theta_)] = False
+
+    def kept(start, stop):
+        return rows(start, stop)[:, keep]
+
+    factors = getattr(rows, "factors", None)
+    if factors is not None:
+        kept.factors, kept.columns = factors, keep
+    return kept, int(np.count_nonzero(keep))
+
+
 def resolve_estimator(estimator, *, prefit, rng, purpose, classify=False):
     """The model to take the dual matrix from: checked, and cloned unless prefit.
 

@@ -11,6 +11,7 @@ from sklearn.utils.validation import validate_data
 from sknlis._protocol import (
     adjoint_rows,
     classifies,
+    leverage_rows,
     linear_rows,
     resolve_estimator,
     with_leverage_method_doc,
@@ -308,6 +309,8 @@ class NonlinearImportanceResampler(BaseEstimator):
             return blocked_norm_scores(
                 rows, X.shape[0], n_columns, block_size=self.block_size
             )
+        if self.basis != "linear" and self.ridge == 0:
+            rows, n_columns = leverage_rows(self.estimator_, rows, n_columns)
         return blocked_leverage_scores(
             rows,
             X.shape[0],

@@ -92,6 +92,11 @@ _FOLD_EXPONENT = 900
 _SKETCH_ROWS_PER_COLUMN = 1.5
 _SKETCH_MARGIN = 1000
 _DEFAULT_PROJECTIONS = 256
+# The sketch's factor may carry this relative error (Cholesky's, about
+# cond(G) k eps): its scores already differ from exact by a few percent (the
+# embedding and the projections), which this does not visibly add to. Exact
+# leverage instead takes Cholesky only below _DIRECT_COND.
+_SKETCH_FACTOR_ERROR = 1e-3
 # "auto" sketches only when its estimated flops are below this fraction of
 # the exact route's: the approximation must buy a large saving. The flop
 # model undercounts the sketch's sparse pass and its second read of F:
@@ -417,12 +422,16 @@ def _sketch_pass(rows, n_rows, n_columns, block_size, seed, n_groups):
     maxima are then bounds, which is all the column scaling needs.
     """
     factors = getattr(rows, "factors", None)
+    # The factors give every column; such a source may keep only some (a
+    # boolean mask over them).
+    columns = getattr(rows, "columns", None)
+    width = n_columns if columns is None else len(columns)
     if factors is not None:
         block_size = factored_block_rows(n_groups, block_size)
 
     def kernel(rows, start, stop):
-        SF = np.zeros((SKETCH_NONZEROS * n_groups, n_columns))
-        col_max = np.zeros(n_columns)
+        SF = np.zeros((SKETCH_NONZEROS * n_groups, width))
+        col_max = np.zeros(width)
         for first, last in row_blocks(stop, block_size, start):
             embedding = sparse_sign_block(seed, first, last, n_groups)
             if factors is None:
@@ -440,7 +449,21 @@ def _sketch_pass(rows, n_rows, n_columns, block_size, seed, n_groups):
         SF, col_max = reduce_rows(rows, n_rows, kernel, _add_and_max)
     if not np.all(np.isfinite(col_max)):
         raise ValueError("F contains NaN or infinity: its scores are undefined.")
+    if factors is not None and columns is not None:
+        return _kept_columns(SF, columns), col_max[columns]
     return SF, col_max
+
+
+def _kept_columns(A, columns):
+    """``A[:, columns]`` for a boolean mask ``columns``, in ``A``'s own memory.
+
+    Row ``i`` moves to offset ``i * width``, never past its own start or
+    into a row not yet read: no second copy of the sketch.
+    """
+    flat, width = A.reshape(-1), int(np.count_nonzero(columns))
+    for i in range(A.shape[0]):
+        flat[i * width : (i + 1) * width] = A[i, columns]
+    return flat[: A.shape[0] * width].reshape(A.shape[0], width)
 
 
 def _add_and_max(first, second):
@@ -451,12 +474,13 @@ def _sketch_factor(sketch, extra, n_rows):
     """``K`` with ``[A; extra] K`` orthonormal, and its rank (rule of §4).
 
     ``sketch`` is a one-item list holding ``A``, so that this function can
-    drop the last reference to it. A well-conditioned Gram is factored by
-    Cholesky (``K = R^-1``, every direction kept, as the eigen route would),
-    in place, and the sketch is dropped before ``R^-1`` is formed: at
-    ``k = 5,202`` each ``k x k`` array is 216 MB, and this route holds one
-    besides the sketch. Otherwise the exact route's rank-revealing factor is
-    applied to the sketch, which is held.
+    drop the last reference to it. A Gram that Cholesky resolves to
+    ``_SKETCH_FACTOR_ERROR`` is factored by it (``K = R^-1``, every direction
+    kept, as the eigen route would), in place, and the sketch is dropped
+    before ``R^-1`` is formed: at ``k = 5,202`` each ``k x k`` array is
+    216 MB, and this route holds one besides the sketch. Otherwise the
+    exact route's rank-revealing factor is applied to the sketch, which is
+    held.
     """
     A = sketch[0]
     G = A.T @ A
@@ -468,7 +492,7 @@ def _sketch_factor(sketch, extra, n_rows):
     R, info = linalg.lapack.dpotrf(G.T, lower=False, overwrite_a=True)
     if info == 0:
         rcond, _ = linalg.lapack.dpocon(R, norm)
-        if rcond >= 1.0 / _DIRECT_COND:
+        if rcond >= len(R) * np.finfo(float).eps / _SKETCH_FACTOR_ERROR:
             sketch.clear()
             del A
             # R^-1 in place of R. dpotrf left a positive diagonal, so dtrtri

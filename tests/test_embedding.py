@@ -15,8 +15,8 @@ from sknlis._embedding import (
     unit_column_bound,
 )
 from sknlis._models import UnitFactors
-from sknlis._protocol import adjoint_rows
-from sknlis._scores import blocked_leverage_scores
+from sknlis._protocol import adjoint_rows, leverage_rows
+from sknlis._scores import _kept_columns, blocked_leverage_scores
 
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((400, 5))
@@ -103,3 +103,42 @@ def test_only_factored_models_give_factored_rows():
     model = SingleIndexRegressor().fit(X, Y)
     rows, _ = adjoint_rows(model, X, Y, block_size=64)
     assert not hasattr(rows, "factors")
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("kind, params", CASES)
+def test_leverage_rows_drop_one_spanned_column_per_unit(kind, params):
+    model, y = _fitted(kind, **params)
+    F = model.adjoint_matrix(X, y)
+    rows, k = adjoint_rows(model, X, y, block_size=64)
+    kept, k_kept = leverage_rows(model, rows, k)
+    n_units = np.count_nonzero(np.any(model._model.unpack(model.theta_)[0], axis=0))
+    assert k - k_kept == n_units
+    F_kept = kept(0, len(y))
+    # The dropped columns are spanned by the kept ones: same rank, and the
+    # same leverage as the whole dual matrix (dense SVD reference).
+    assert np.linalg.matrix_rank(F_kept) == np.linalg.matrix_rank(F)
+    np.testing.assert_allclose(
+        leverage_scores(F_kept), leverage_scores(F), rtol=1e-7, atol=1e-12
+    )
+    options = dict(method="sketch", block_size=64, random_state=1, sketch_size=90)
+    np.testing.assert_allclose(
+        blocked_leverage_scores(kept, len(y), k_kept, **options),
+        blocked_leverage_scores(lambda a, b: kept(a, b), len(y), k_kept, **options),
+        rtol=1e-6,  # the column scales differ (bounds): rounding, conditioned
+    )
+
+
+def test_leverage_rows_keep_a_model_without_spanned_columns_as_it_is():
+    model = SingleIndexRegressor().fit(X, Y)
+    rows, k = adjoint_rows(model, X, Y, block_size=64)
+    assert leverage_rows(model, rows, k) == (rows, k)
+
+
+def test_kept_columns_compacts_in_place():
+    A = np.arange(42.0).reshape(6, 7)
+    mask = np.array([True, False, True, True, False, False, True])
+    expected = A[:, mask]
+    got = _kept_columns(A, mask)
+    np.testing.assert_array_equal(got, expected)
+    assert np.shares_memory(got, A)
