@@ -84,8 +84,10 @@ def _raw_scores(sampler, chunks, y, rng, count, classify):
             rows,
             n_rows,
             rows.n_columns,
+            method=sampler.leverage_method,
             ridge=sampler.ridge,
             block_size=sampler.block_size,
+            random_state=rng,
             normalize=False,
         )
     # The wide route (fewer rows than columns) computes in memory.

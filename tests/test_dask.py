@@ -123,8 +123,9 @@ def test_bad_dask_matrices_are_refused_by_name():
         {"scores": "norm", "mix_uniform": 0.2},
         {"basis": "linear"},
         {"scores": "uniform"},
+        {"leverage_method": "sketch"},
     ],
-    ids=["leverage", "norm_mixed", "linear", "uniform"],
+    ids=["leverage", "norm_mixed", "linear", "uniform", "sketch"],
 )
 def test_resampler_draws_the_in_memory_sample(kwargs):
     X, y = regression()
