@@ -194,6 +194,8 @@ def chunked_importance_sample(
         if totals is None:
             summaries = dask.compute(*[dask.delayed(_summary)(b, 0) for b in blocks])
             totals = np.array([s[0] for s in summaries])
+        # A trace of a chunk of zero scores may round below zero.
+        totals = np.maximum(totals, 0.0)
         uniforms = np.sort(rng.uniform(size=count))
         pieces = _with_replacement(blocks, parts, totals, uniforms, chunks, mix_uniform)
         actual = np.array([piece[2] for piece in pieces])
