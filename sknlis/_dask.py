@@ -8,6 +8,7 @@ client (each result is ``k x k`` or smaller); maps return lazy arrays.
 """
 
 import copy
+import functools
 from functools import partial
 
 import dask
@@ -96,7 +97,10 @@ class ChunkedRows:
             for part, (start, stop) in zip(self.parts, bounds or self.bounds)
         ]
 
-    def reduce_ranges(self, kernel, combine):
+    def reduce_ranges(self, kernel, combine, per_chunk=False):
+        if per_chunk:
+            parts = list(dask.compute(*self._tasks(kernel)))
+            return functools.reduce(combine, parts), parts
         return _tree(self._tasks(kernel), combine).compute()
 
     def map_ranges(self, kernel, trailing=()):
@@ -276,15 +280,21 @@ class DataChunks:
         """Rows ``indices`` (sorted, global) of X and y, gathered to memory."""
         cuts = np.searchsorted(indices, [start for start, _ in self.bounds])
         cuts = [*cuts, len(indices)]
-        take = dask.delayed(_take, pure=False)
+        take = dask.delayed(take_rows, pure=False)
         tasks = [
             take(part, indices[cuts[i] : cuts[i + 1]] - start)
             for i, (part, (start, _)) in enumerate(zip(self.parts, self.bounds))
             if cuts[i + 1] > cuts[i]
         ]
-        pieces = dask.compute(*tasks)
-        X_parts, y_parts = zip(*pieces)
-        return _concatenate(X_parts), _concatenate(y_parts)
+        return join_rows(dask.compute(*tasks))
+
+
+def join_rows(pieces):
+    """``(X, y)`` in memory from the ``(X_i, y_i)`` rows taken from chunks."""
+    # Chunks that gave no row add nothing (pandas warns on empty frames).
+    pieces = [piece for piece in pieces if len(piece[0])] or pieces[:1]
+    X_parts, y_parts = zip(*pieces)
+    return _concatenate(X_parts), _concatenate(y_parts)
 
 
 _TARGET = "__sknlis_target__"
@@ -302,7 +312,8 @@ class _Unpack:
         return self.make_rows(*part)
 
 
-def _take(part, local):
+def take_rows(part, local):
+    """Rows ``local`` (indices within the chunk) of a chunk ``(X_i, y_i)``."""
     X, y = part
     return (
         _safe_indexing(X, local),

@@ -4,15 +4,17 @@ The steps of the in-memory path, each where its data are (SCALE.md):
 the pilot rows (a uniform sample, sorted global indices) are gathered and
 the model fitted in memory; every chunk computes its own dual matrix from
 its rows and ``theta``; the scores stay lazy; the draw is planned from
-per-chunk summaries (:mod:`sknlis._dask_sampling`); the drawn rows are
-gathered. The random state is consumed in the in-memory order, so with
-replacement the sample is the in-memory one for the same seed.
+per-chunk summaries (:mod:`sknlis._dask_sampling`), and each chunk hands
+over its drawn rows as it draws them. The random state is consumed in the
+in-memory order, so with replacement the sample is the in-memory one for
+the same seed.
 """
 
 import dask.array as da
+import numpy as np
 from sklearn.utils import check_random_state
 
-from sknlis._dask import chunked_input, dual_rows
+from sknlis._dask import chunked_input, dual_rows, join_rows
 from sknlis._dask_sampling import chunked_importance_sample
 from sknlis._protocol import classifies
 from sknlis._rows import is_lazy
@@ -39,25 +41,28 @@ def fit_resample_chunked(sampler, X, y):
     count = resolve_n_samples(sampler.n_samples, n_rows, replace=sampler.replace)
     sampler.estimator_ = None
     sampler.pilot_indices_ = None
-    raw = _raw_scores(sampler, chunks, y, rng, count, classify)
-    indices, weights, totals = chunked_importance_sample(
+    raw, totals = _raw_scores(sampler, chunks, y, rng, count, classify)
+    indices, weights, totals, taken = chunked_importance_sample(
         raw,
         count,
         replace=sampler.replace,
         mix_uniform=sampler.mix_uniform,
         rng=rng,
+        totals=totals,
+        parts=chunks.parts,
     )
     sampler.scores_ = raw / totals.sum()
     sampler.sample_indices_ = indices
     sampler.sample_weight_ = weights
-    return chunks.take(indices)
+    return join_rows(taken)
 
 
 def _raw_scores(sampler, chunks, y, rng, count, classify):
-    """Lazy scores up to a common factor (the draw sums them per chunk)."""
+    """Lazy scores up to a common factor, and their chunk totals if known
+    without a pass (else None: the draw sums them)."""
     n_rows = chunks.n_rows
     if sampler.scores == "uniform":
-        return da.ones(n_rows, chunks=(chunks.chunks,))
+        return da.ones(n_rows, chunks=(chunks.chunks,)), np.asarray(chunks.chunks)
     estimator = None
     if sampler.basis == "adjoint":
         if sampler.pilot_size is None and not sampler.prefit:
@@ -71,6 +76,7 @@ def _raw_scores(sampler, chunks, y, rng, count, classify):
         )
         sampler.estimator_ = estimator
     rows, _ = dual_rows(chunks, estimator, sampler.block_size, y_numeric=not classify)
+    totals = None
     if sampler.scores == "norm":
         scores = blocked_norm_scores(
             rows,
@@ -80,13 +86,16 @@ def _raw_scores(sampler, chunks, y, rng, count, classify):
             normalize=False,
         )
     else:
-        scores = blocked_leverage_scores(
+        scores, totals = blocked_leverage_scores(
             rows,
             n_rows,
             rows.n_columns,
+            method=sampler.leverage_method,
             ridge=sampler.ridge,
             block_size=sampler.block_size,
+            random_state=rng,
             normalize=False,
+            chunk_totals=True,
         )
     # The wide route (fewer rows than columns) computes in memory.
-    return scores if is_lazy(scores) else rows.lazy(scores)
+    return (scores if is_lazy(scores) else rows.lazy(scores)), totals

@@ -43,11 +43,17 @@ def dask_available():
     )
 
 
-def reduce_rows(rows, n_rows, kernel, combine=np.add):
-    """``kernel`` over all rows, its per-chunk results combined pairwise."""
+def reduce_rows(rows, n_rows, kernel, combine=np.add, *, per_chunk=False):
+    """``kernel`` over all rows, its per-chunk results combined pairwise.
+
+    ``per_chunk=True`` returns ``(combined, parts)``, the list of per-chunk
+    results too (one chunk for an in-memory source): a pass that must know
+    each chunk's share of a sum then needs no pass of its own.
+    """
     if hasattr(rows, "reduce_ranges"):
-        return rows.reduce_ranges(kernel, combine)
-    return kernel(rows, 0, n_rows)
+        return rows.reduce_ranges(kernel, combine, per_chunk=per_chunk)
+    result = kernel(rows, 0, n_rows)
+    return (result, [result]) if per_chunk else result
 
 
 def map_rows(rows, n_rows, kernel, trailing=()):

@@ -103,10 +103,17 @@ _SKETCH_FACTOR_ERROR = 1e-3
 # measured CPU ratios were 1.4-1.7x the model's (bench_scores.py), so 0.15
 # here means about a quarter of the exact time.
 _AUTO_RATIO = 0.15
+# Each chunk's k x k Gram is kept (for its score total) up to this many bytes
+# in all: 64 MiB is 17,000 chunks of a 22-column dual matrix.
+_CHUNK_GRAMS_BYTES = 64 * 2**20
 
 
-def _gram(rows, n_rows, n_columns, block_size, K=None, extra=None):
-    """``(F K)^T (F K) + (E K)^T (E K)`` over row blocks (no ``K``: identity)."""
+def _gram(rows, n_rows, n_columns, block_size, K=None, extra=None, per_chunk=False):
+    """``(F K)^T (F K) + (E K)^T (E K)`` over row blocks (no ``K``: identity).
+
+    ``per_chunk=True`` returns ``(G, grams)`` with each chunk's own Gram
+    (without ``E``): see :func:`reduce_rows`.
+    """
     width = n_columns if K is None else K.shape[1]
 
     def kernel(rows, start, stop):
@@ -120,11 +127,14 @@ def _gram(rows, n_rows, n_columns, block_size, K=None, extra=None):
 
     # Overflow and non-finite input are detected (and handled) by the caller.
     with np.errstate(over="ignore", invalid="ignore"):
-        G = reduce_rows(rows, n_rows, kernel)
+        G = reduce_rows(rows, n_rows, kernel, per_chunk=per_chunk)
+    if per_chunk:
+        G, grams = G
     if extra is not None:
         extra_K = extra if K is None else extra @ K
-        G += extra_K.T @ extra_K
-    return G
+        # Not in place: G may be a chunk's own Gram.
+        G = G + extra_K.T @ extra_K
+    return (G, grams) if per_chunk else G
 
 
 def _add_gram(G, block):
@@ -152,12 +162,15 @@ def _symmetrized(G):
     return G
 
 
-def _exact_factor(rows, n_rows, n_columns, ridge, block_size):
+def _exact_factor(rows, n_rows, n_columns, ridge, block_size, per_chunk=False):
     """``(K, rank, exponents)``: leverage ``||ldexp(f_i, exponents) K||^2``.
 
-    ``exponents`` is None when the rows are used as they are.
+    ``exponents`` is None when the rows are used as they are. With
+    ``per_chunk`` a fourth item is each chunk's Gram of the rows so scaled.
     """
-    G = _gram(rows, n_rows, n_columns, block_size)
+    G = _gram(rows, n_rows, n_columns, block_size, per_chunk=per_chunk)
+    if per_chunk:
+        G, grams = G
     ridge_diag = np.full(n_columns, ridge)
     exponents = None
     if not np.all(np.isfinite(G)) or np.any(np.diag(G) < _SQUARE_UNDERFLOW):
@@ -170,7 +183,9 @@ def _exact_factor(rows, n_rows, n_columns, ridge, block_size):
             exponents = _column_exponents(col_max)
             rows = _scaled_rows(rows, exponents)
             ridge_diag = _scaled_ridge(ridge, exponents)
-            G = _gram(rows, n_rows, n_columns, block_size)
+            G = _gram(rows, n_rows, n_columns, block_size, per_chunk=per_chunk)
+            if per_chunk:
+                G, grams = G
     live, norms = _live_columns(np.diag(G), ridge_diag)
     D = np.eye(n_columns)[:, live] / norms[live]
     extra = np.diag(np.sqrt(ridge_diag)) if ridge > 0 else None
@@ -180,7 +195,7 @@ def _exact_factor(rows, n_rows, n_columns, ridge, block_size):
     K, rank = _orthonormalizing_factor(
         rows, n_rows, block_size, D, G_scaled, extra, m=n_rows
     )
-    return K, rank, exponents
+    return (K, rank, exponents, grams) if per_chunk else (K, rank, exponents)
 
 
 def _live_columns(squared_norms, ridge_diag):
@@ -670,6 +685,7 @@ _LEVERAGE_PARAMETERS = {
         "n_columns": [Interval(Integral, 1, None, closed="left")],
         **_LEVERAGE_PARAMETERS,
         "normalize": ["boolean"],
+        "chunk_totals": ["boolean"],
     },
     prefer_skip_nested_validation=True,
 )
@@ -685,6 +701,7 @@ def blocked_leverage_scores(
     block_size=None,
     random_state=None,
     normalize=True,
+    chunk_totals=False,
 ):
     """:func:`leverage_scores` of the matrix whose rows ``rows(start, stop)`` gives.
 
@@ -693,8 +710,20 @@ def blocked_leverage_scores(
     source (:mod:`sknlis._rows`): the scores are then a lazy Dask array.
     ``normalize=False`` returns them up to a common factor (a sampler that
     sums them per chunk anyway saves a pass).
+
+    ``chunk_totals=True`` (with ``normalize=False``) returns ``(scores,
+    totals)``: the sum of the scores over each chunk of a chunked source (one
+    chunk in memory), without a pass of their own. The exact route keeps each
+    chunk's Gram ``G_c`` from its Gram pass, and a chunk's scores
+    ``||f_i K||^2`` sum to ``trace(K^T G_c K)``, to rounding that grows as
+    ``cond(F)**2 * eps``: a caller checks them against the sums it meets
+    later. ``totals`` is None when the route has no such identity (sketch,
+    wide) or the chunks' Grams would take more than ``_CHUNK_GRAMS_BYTES``.
     """
+    if chunk_totals and normalize:
+        raise ValueError("chunk_totals=True needs normalize=False.")
     ridge = float(ridge)
+    totals = None
     block_size = check_block_size(block_size, n_columns)
     if n_rows < n_columns:
         # The n x n side is cheaper than any sketch of the k x k one.
@@ -715,10 +744,20 @@ def blocked_leverage_scores(
                 check_random_state(random_state),
             )
         else:
-            K, _, exponents = _exact_factor(rows, n_rows, n_columns, ridge, block_size)
+            n_chunks = len(getattr(rows, "chunks", (n_rows,)))
+            per_chunk = (
+                chunk_totals and 8 * n_chunks * n_columns**2 <= _CHUNK_GRAMS_BYTES
+            )
+            K, _, exponents, *grams = _exact_factor(
+                rows, n_rows, n_columns, ridge, block_size, per_chunk
+            )
             if exponents is not None:
                 rows = _scaled_rows(rows, exponents)
             scores = row_norms_squared(rows, n_rows, n_columns, K, block_size)
+            if per_chunk:
+                totals = np.array([np.sum((G @ K) * K) for G in grams[0]])
+    if chunk_totals:
+        return scores, totals
     # Without ridge the sum is the rank up to rounding (cond(F) * eps at most);
     # dividing by the computed sum makes the scores an exact probability vector.
     return _normalized(scores) if normalize else scores

@@ -20,6 +20,7 @@ from sknlis import (  # noqa: E402
     leverage_scores,
     norm_scores,
 )
+from sknlis._dask import array_rows  # noqa: E402
 from sknlis._dask_sampling import chunked_importance_sample  # noqa: E402
 from sknlis._sampling import inclusion_probabilities  # noqa: E402
 from sknlis.pipeline import Pipeline  # noqa: E402
@@ -85,6 +86,71 @@ def test_sketch_does_not_depend_on_the_chunks():
     assert not np.allclose(one, shuffled.compute(), rtol=1e-3)
 
 
+@pytest.mark.parametrize(
+    "ridge, scale, extra",
+    [(0.0, 1.0, 0), (10.0, 1.0, 0), (0.0, 1e300, 0), (0.0, 1.0, 3)],
+)
+@pytest.mark.parametrize("chunked", [True, False])
+def test_chunk_totals_are_the_sums_of_the_chunk_scores(ridge, scale, extra, chunked):
+    # trace(K^T G_c K) against the summed scores: ridge, overflowing squares
+    # (scaled rows) and repeated columns (rank deficient).
+    from sknlis._scores import _array_rows, blocked_leverage_scores
+
+    F = coherent()
+    F = np.hstack([F, F[:, :extra]]) * scale
+    rows = array_rows(lazy(F))[0] if chunked else _array_rows(F)
+    scores, totals = blocked_leverage_scores(
+        rows, *F.shape, method="exact", ridge=ridge, normalize=False, chunk_totals=True
+    )
+    scores = np.asarray(scores)
+    starts = np.arange(0, F.shape[0], 400) if chunked else [0]
+    np.testing.assert_allclose(
+        totals, np.add.reduceat(scores, starts), rtol=0, atol=1e-12 * scores.sum()
+    )
+
+
+def test_a_draw_planned_from_wrong_chunk_totals_is_redrawn():
+    scores = np.random.default_rng(1).exponential(size=2000)
+    lazy_scores = da.from_array(scores, chunks=300)
+    right = chunked_importance_sample(
+        lazy_scores, 60, replace=True, mix_uniform=0.1, rng=np.random.RandomState(2)
+    )
+    totals = np.add.reduceat(scores, np.arange(0, 2000, 300))
+    # Rounding passes as it is; an error beyond it is caught by the chunks.
+    for error in (1e-14, 1e-3):
+        wrong = totals * (1 + error * np.arange(len(totals)))
+        drawn = chunked_importance_sample(
+            lazy_scores,
+            60,
+            replace=True,
+            mix_uniform=0.1,
+            rng=np.random.RandomState(2),
+            totals=wrong,
+        )
+        np.testing.assert_array_equal(drawn[0], right[0])
+        np.testing.assert_allclose(drawn[1], right[1], rtol=1e-12)
+
+
+def test_the_chunked_resampler_computes_the_dual_matrix_twice(monkeypatch):
+    # As the in-memory path: a Gram pass and a norms pass, whose draw also
+    # takes the sampled rows (chunk totals from the chunks' Grams).
+    from sknlis import _dask
+
+    computed = []
+    adjoint = _dask._adjoint_chunk_rows
+
+    def counted(estimator, block_size, y_numeric, X, y):
+        computed.append(X.shape[0])
+        return adjoint(estimator, block_size, y_numeric, X, y)
+
+    monkeypatch.setattr(_dask, "_adjoint_chunk_rows", counted)
+    X, y = regression()
+    sampler = NonlinearImportanceResampler(n_samples=100, random_state=0)
+    X_out, _ = sampler.fit_resample(*lazy(X, y))
+    assert sum(computed) == 2 * X.shape[0]
+    np.testing.assert_array_equal(X_out, X[sampler.sample_indices_])
+
+
 def test_norm_scores_and_wide_leverage_on_dask():
     F = coherent()
     np.testing.assert_allclose(
@@ -123,8 +189,9 @@ def test_bad_dask_matrices_are_refused_by_name():
         {"scores": "norm", "mix_uniform": 0.2},
         {"basis": "linear"},
         {"scores": "uniform"},
+        {"leverage_method": "sketch"},
     ],
-    ids=["leverage", "norm_mixed", "linear", "uniform"],
+    ids=["leverage", "norm_mixed", "linear", "uniform", "sketch"],
 )
 def test_resampler_draws_the_in_memory_sample(kwargs):
     X, y = regression()
@@ -188,7 +255,7 @@ def test_chunked_draw_without_replacement_has_its_inclusion_probabilities():
     counts = np.zeros(40)
     n_draws = 200
     for _ in range(n_draws):
-        indices, _, _ = chunked_importance_sample(
+        indices, *_ = chunked_importance_sample(
             lazy_scores, 12, replace=False, mix_uniform=0.0, rng=state
         )
         counts[indices] += 1
