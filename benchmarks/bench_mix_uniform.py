@@ -131,6 +131,16 @@ def study(X, y, m, args, log):
     return records
 
 
+def _cell(records, scorer, fraction, mix):
+    """A cell's records, in seed order."""
+    cell = [
+        r
+        for r in records
+        if (r["row"], r.get("fraction"), r.get("mix")) == (scorer, fraction, mix)
+    ]
+    return sorted(cell, key=lambda r: r["seed"])
+
+
 def summarize(records, title):
     full = [r for r in records if r["row"] == "full fit"]
     base_cpu = np.median([r["cpu"] for r in full])
@@ -141,19 +151,25 @@ def summarize(records, title):
         f"{max(r['mse'] for r in full):.4f})"
     )
     header = f"{'scorer':14s} {'f%':>4s} {'mix':>5s}"
-    print(f"  {header}  MSE ratio median [min, max]  CPU x")
+    print(f"  {header}  MSE ratio median [min, max]  CPU x  vs mix 0  max weight")
     cells = sorted({(r["row"], r["fraction"], r["mix"]) for r in records if "mix" in r})
     for scorer, fraction, mix in cells:
-        group = [
-            r
-            for r in records
-            if (r["row"], r.get("fraction"), r.get("mix")) == (scorer, fraction, mix)
-        ]
-        ratio = np.array([r["mse"] for r in group]) / base_mse
-        cpu = np.median([r["cpu"] for r in group]) / base_cpu
+        cell = _cell(records, scorer, fraction, mix)
+        mse = np.array([r["mse"] for r in cell])
+        ratio = mse / base_mse
+        cpu = np.median([r["cpu"] for r in cell]) / base_cpu
+        # Paired: the same seed's pilot and uniforms without the mixture.
+        unmixed = _cell(records, scorer, fraction, 0.0)
+        paired = (
+            f"{np.median(mse / [r['mse'] for r in unmixed]):8.3f}"
+            if len(unmixed) == len(cell)
+            else f"{'-':>8s}"
+        )
+        weight = np.median([r["max_weight"] for r in cell])
         print(
             f"  {scorer:14s} {fraction:4g} {mix:5g}  {np.median(ratio):.3f} "
-            f"[{ratio.min():.3f}, {ratio.max():.3f}]        {cpu:.3f}"
+            f"[{ratio.min():.3f}, {ratio.max():.3f}]        {cpu:.3f}  {paired}  "
+            f"{weight:10.0f}"
         )
 
 
@@ -209,9 +225,18 @@ def main():
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--out", default=None, help="JSON lines of every fit")
     parser.add_argument(
+        "--summarize", default=None, help="print the tables of an --out file"
+    )
+    parser.add_argument(
         "--sizes", type=float, nargs="+", default=[0.5, 1, 2, 5, 10, 20]
     )
     args = parser.parse_args()
+    if args.summarize:
+        with open(args.summarize) as lines:
+            records = [json.loads(line) for line in lines]
+        for table in dict.fromkeys(r["table"] for r in records):
+            summarize([r for r in records if r["table"] == table], table)
+        return
     warnings.simplefilter("ignore", ConvergenceWarning)
     if args.data == "diamonds":
         with threadpool_limits(limits=1):
