@@ -17,9 +17,14 @@ a uniform sample. The scores do not depend on ``a``, which is why they are
 computed once: this is the resampler's own procedure, split in two.
 
 Per cell: the median over seeds of the held-out MSE divided by the median
-full-fit MSE (full fits at the same seeds), with its min and max, and the
+full-fit MSE (full fits at the same seeds), with its min and max; the
 median CPU time (``time.process_time``) of scoring plus refit divided by the
-median full fit's. CPU time, not wall time: the machine is shared.
+median full fit's (CPU time, not wall time: the machine is shared); the
+median over seeds of the MSE divided by the same seed's MSE at ``a = 0``
+(paired: same pilot, same uniforms); and the median largest importance
+weight (the mean weight is ``1 / f``; ``a > 0`` bounds it by ``1 / (f a)``).
+``--out`` appends every fit as a JSON line; ``--summarize FILE`` prints the
+tables of such a file again.
 
 ``--data diamonds`` runs the paper's Figure 1 setting instead, where
 leverage matters most: :func:`sknlis._experiment.relative_excess_loss` (the
@@ -35,8 +40,14 @@ Run
 
     PYTHONPATH=. python benchmarks/bench_mix_uniform.py --data fertility \\
         --hidden 20 100 --seeds 3
+    PYTHONPATH=. python benchmarks/bench_mix_uniform.py --data synthetic \\
+        --hidden 20 --seeds 3
     PYTHONPATH=. python benchmarks/bench_mix_uniform.py --data diamonds \\
-        --mix 0 0.25 --seeds 21
+        --mix 0 0.1 0.25 0.5 --seeds 21
+
+(The study for issue 10 ran these, and ``--data synthetic --hidden 100``
+with ``--scorers "single index"``, and again with ``--fractions 5 --scorers
+"2-layer sketch"``: about 25 minutes of CPU in all.)
 
 BLAS is pinned to one thread with threadpoolctl.
 """
