@@ -575,3 +575,39 @@ def test_sketch_holds_the_sketch_and_one_k_by_k_array():
     sketch_rows, _ = _scores._sketch_defaults(k, None, None)
     held = (sketch_rows + k) * k * 8 + 4 * block * k * 8 + n * 8
     assert peak < 1.1 * held
+
+
+def _sketch_K(F, single, n_projections=64):
+    return _scores.sketched_factors(
+        lambda start, stop: F[start:stop],
+        F.shape[0],
+        F.shape[1],
+        sketch_size=400,
+        n_projections=n_projections,
+        block_size=500,
+        rng=np.random.RandomState(0),
+        full=False,
+        single=single,
+    )[1]
+
+
+def test_projection_in_float32_only_when_safe_and_to_rounding():
+    rng = np.random.default_rng(3)
+    F = rng.standard_normal((3000, 150)) * np.exp(rng.normal(size=150))
+    K64, K32 = _sketch_K(F, False), _sketch_K(F, True)
+    assert K64.dtype == np.float64 and K32.dtype == np.float32
+    # Same sketch and projection: the float32 scores differ by rounding only,
+    # far below the projections' own spread (sqrt(2 / 64) = 18%).
+    scores64 = _scores.row_norms_squared(lambda a, b: F[a:b], 3000, 150, K64)
+    scores32 = _scores.row_norms_squared(lambda a, b: F[a:b], 3000, 150, K32)
+    assert scores32.dtype == np.float64
+    np.testing.assert_allclose(scores32, scores64, rtol=1e-3)
+    # Not when a column scale would leave float32's range, nor on the
+    # rank-revealing route (a repeated column), nor without projections.
+    wide_range = F.copy()
+    wide_range[:, 0] *= 2.0**150
+    repeated = F.copy()
+    repeated[:, 1] = repeated[:, 0]
+    assert _sketch_K(wide_range, True).dtype == np.float64
+    assert _sketch_K(repeated, True).dtype == np.float64
+    assert _sketch_K(F, True, n_projections=500).dtype == np.float64
