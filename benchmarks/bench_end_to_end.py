@@ -67,10 +67,9 @@ Run
     PYTHONPATH=. nohup python benchmarks/bench_end_to_end.py > e2e.log &
 
 The numbers in the user guide ("Which scorer should I use?") come from
-``--data fertility`` and ``--data synthetic --rows 250000 --hidden 20`` and
-``--hidden 100`` (two seeds each, ``max_iter=200``): at 1,000,000 rows the
-full fits and the estimated exact scores would not finish in the hour
-available.
+``--data fertility --hidden 20 100 --fractions 1 5 --seeds 2 --mix-uniform 0
+0.25`` and ``--data synthetic --hidden 20 --fractions 5 --seeds 1
+--mix-uniform 0 0.25`` (1,000,000 rows), with the default ``max_iter``.
 
 The goal lines (issue 10) judge the two-layer scorers at 5% by CPU time:
 at most 0.25x the full fit's, at a held-out MSE at most 1.03x.
