@@ -16,7 +16,7 @@ from sklearn.utils import check_random_state
 
 from sknlis._dask import chunked_input, dual_rows, join_rows
 from sknlis._dask_sampling import chunked_importance_sample
-from sknlis._protocol import classifies
+from sknlis._protocol import classifies, leverage_rows
 from sknlis._rows import is_lazy
 from sknlis._sampling import resolve_n_samples
 from sknlis._scores import blocked_leverage_scores, blocked_norm_scores
@@ -75,21 +75,25 @@ def _raw_scores(sampler, chunks, y, rng, count, classify):
             None, y, rng, count, classify, n_rows, chunks.take
         )
         sampler.estimator_ = estimator
-    rows, _ = dual_rows(chunks, estimator, sampler.block_size, y_numeric=not classify)
+    rows, n_columns = dual_rows(
+        chunks, estimator, sampler.block_size, y_numeric=not classify
+    )
     totals = None
     if sampler.scores == "norm":
         scores = blocked_norm_scores(
             rows,
             n_rows,
-            rows.n_columns,
+            n_columns,
             block_size=sampler.block_size,
             normalize=False,
         )
     else:
+        if estimator is not None and sampler.ridge == 0:
+            rows, n_columns = leverage_rows(estimator, rows, n_columns)
         scores, totals = blocked_leverage_scores(
             rows,
             n_rows,
-            rows.n_columns,
+            n_columns,
             method=sampler.leverage_method,
             ridge=sampler.ridge,
             block_size=sampler.block_size,

@@ -17,6 +17,7 @@ from sknlis import (  # noqa: E402
     NonlinearImportanceResampler,
     SingleIndexClassifier,
     SingleIndexRegressor,
+    TwoLayerReLURegressor,
     leverage_scores,
     norm_scores,
 )
@@ -190,9 +191,11 @@ def test_bad_dask_matrices_are_refused_by_name():
         {"basis": "linear"},
         {"scores": "uniform"},
         {"leverage_method": "sketch"},
+        {"estimator": TwoLayerReLURegressor(n_hidden=3, max_iter=30, random_state=0)},
     ],
-    ids=["leverage", "norm_mixed", "linear", "uniform", "sketch"],
+    ids=["leverage", "norm_mixed", "linear", "uniform", "sketch", "two_layer"],
 )
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_resampler_draws_the_in_memory_sample(kwargs):
     X, y = regression()
     memory = NonlinearImportanceResampler(n_samples=150, random_state=5, **kwargs)
@@ -493,3 +496,25 @@ def test_cli_streams_a_large_csv_with_the_same_errors(
         "memory.csv",
         "sample.csv",
     ]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_resampler_scores_a_two_layer_network_without_its_redundant_columns(
+    monkeypatch,
+):
+    from sknlis import _dask_resampler
+
+    widths = []
+    original = _dask_resampler.blocked_leverage_scores
+
+    def recording(rows, n_rows, n_columns, **kwargs):
+        widths.append((n_columns, rows.n_columns))
+        return original(rows, n_rows, n_columns, **kwargs)
+
+    monkeypatch.setattr(_dask_resampler, "blocked_leverage_scores", recording)
+    X, y = regression()
+    model = TwoLayerReLURegressor(n_hidden=3, max_iter=30, random_state=0)
+    sampler = NonlinearImportanceResampler(model, n_samples=150, random_state=5)
+    sampler.fit_resample(*lazy(X, y))
+    k = sampler.estimator_.theta_.shape[0] + 1
+    assert widths == [(k - 3, k - 3)]
