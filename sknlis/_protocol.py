@@ -124,7 +124,7 @@ def adjoint_rows(estimator, X, y=None, block_size=None):
     if n_rows <= check_block_size(block_size, n_columns):
         F = rows(0, n_rows)
         return (lambda start, stop: F[start:stop]), n_columns
-    if hasattr(getattr(estimator, "_model", None), "adjoint_factors"):
+    if hasattr(_own_model(estimator), "adjoint_factors"):
         # The sketch reads a two-layer network's rows unassembled
         # (sknlis._embedding); every other pass calls ``rows``.
         def factors(start, stop):
@@ -134,6 +134,22 @@ def adjoint_rows(estimator, X, y=None, block_size=None):
 
         rows.factors = factors
     return rows, n_columns
+
+
+def _own_model(estimator):
+    """The sknlis model behind ``adjoint_matrix``, or None.
+
+    A subclass that overrides ``adjoint_matrix`` (to reorder or weight the
+    rows, say) is read only through it: the model's factors and redundant
+    columns describe the model's own rows, not the override's.
+    """
+    from sknlis._base import BaseNonlinearModel
+
+    if getattr(type(estimator), "adjoint_matrix", None) is not (
+        BaseNonlinearModel.adjoint_matrix
+    ):
+        return None
+    return getattr(estimator, "_model", None)
 
 
 def leverage_rows(estimator, rows, n_columns):
@@ -147,7 +163,7 @@ def leverage_rows(estimator, rows, n_columns):
     ridge leverage, which depend on the columns themselves. A factored
     source keeps its factors and says which columns to keep.
     """
-    model = getattr(estimator, "_model", None)
+    model = _own_model(estimator)
     if not hasattr(model, "redundant_columns"):
         return rows, n_columns
     keep = np.ones(n_columns, dtype=bool)

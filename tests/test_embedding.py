@@ -142,3 +142,20 @@ def test_kept_columns_compacts_in_place():
     got = _kept_columns(A, mask)
     np.testing.assert_array_equal(got, expected)
     assert np.shares_memory(got, A)
+
+
+class _ReversedColumns(TwoLayerReLURegressor):
+    """An override of adjoint_matrix: the model's factors no longer apply."""
+
+    def adjoint_matrix(self, X, y=None, *, block_size=None):
+        return super().adjoint_matrix(X, y, block_size=block_size)[:, ::-1]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_an_overridden_adjoint_matrix_is_read_through_the_override():
+    model = _ReversedColumns(n_hidden=6, max_iter=30, random_state=0).fit(X, Y)
+    rows, k = adjoint_rows(model, X, Y, block_size=64)
+    assert not hasattr(rows, "factors")
+    assert leverage_rows(model, rows, k) == (rows, k)
+    F = model.adjoint_matrix(X, Y)
+    np.testing.assert_allclose(rows(0, len(Y)), F)
