@@ -151,7 +151,7 @@ def unit_column_bound(factors):
     the factors shows in the result.
     """
     P, Q, X, tail = factors
-    n, m, K = P.shape
+    _, m, K = P.shape
     d = X.shape[1]
     bound = np.empty((m, K + d + 1))
     bound[:, :K] = np.abs(P).max(axis=0)

@@ -268,7 +268,7 @@ class UnitFactors(NamedTuple):
     weights' ``K`` entries) then ``Q[i, j] * [X[i]; 1]`` (the unit's input
     weights and bias), and after all units ``tail[i]``. The unit part is a
     row-wise Kronecker product, which sketches use without forming it
-    (:mod:`sknlis._factored`).
+    (:mod:`sknlis._embedding`).
     """
 
     P: np.ndarray  # (n, m, K)

@@ -506,9 +506,14 @@ def _sketch_factor(sketch, extra, n_rows):
     held.
     """
     A = sketch[0]
-    G = A.T @ A
-    if extra is not None:
-        G += extra.T @ extra
+
+    def gram():
+        G = A.T @ A
+        if extra is not None:
+            G += extra.T @ extra
+        return G
+
+    G = gram()
     norm = linalg.lapack.dlange("1", G.T)  # without a k x k |G|
     # G is symmetric: its transpose is the Fortran-ordered array LAPACK
     # factors in place (a C-ordered one would be copied).
@@ -522,16 +527,14 @@ def _sketch_factor(sketch, extra, n_rows):
             # cannot fail, and it leaves the zeroed lower triangle alone.
             R_inv, _ = linalg.lapack.dtrtri(R, lower=False, overwrite_c=True)
             return R_inv, len(R_inv), rcond
+    # Cholesky overwrote G: the rank-revealing route needs it again.
     del R, G
-    G = A.T @ A
-    if extra is not None:
-        G += extra.T @ extra
     K, rank = _orthonormalizing_factor(
         _array_rows(A),
         A.shape[0],
         check_block_size(None, A.shape[1]),
         None,
-        G,
+        gram(),
         extra,
         m=n_rows,
     )
