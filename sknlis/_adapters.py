@@ -30,7 +30,6 @@ from numbers import Integral
 from typing import NamedTuple
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import is_classifier
 from sklearn.linear_model import (
     GammaRegressor,
@@ -56,8 +55,13 @@ from sknlis._losses import (
     SquaredError,
     TweedieDeviance,
 )
-from sknlis._models import LinearIndex, MultiLayerPerceptron, raw_output
-from sknlis._validation import check_block_size, row_blocks
+from sknlis._models import (
+    LinearIndex,
+    MultiLayerPerceptron,
+    adjoint_in_blocks,
+    raw_output,
+)
+from sknlis._validation import check_block_size
 
 __all__ = [
     "SUPPORTED",
@@ -374,12 +378,6 @@ def fitted_parts(estimator, n_samples=None):
     return FittedParts(model, loss, theta, alpha, encode)
 
 
-def dense_block(X, start, stop):
-    """Rows ``start:stop`` of ``X`` as a dense array (the models need one)."""
-    block = X[start:stop]
-    return block.toarray() if sp.issparse(block) else block
-
-
 def _root_at_theta(parts, X, y, block_size):
     """``h(z(theta), y)`` row by row: what IDENTITY A must reproduce."""
     z = raw_output(parts.model, X, parts.theta, block_size=block_size)
@@ -483,7 +481,15 @@ def adjoint_matrix(
     parts = fitted_parts(estimator)
     X, y = _encoded(estimator, parts, X, y)
     block_size = check_block_size(block_size, parts.theta.shape[0] + 1)
-    F = _rows_in_blocks(parts, X, y, n_nodes, block_size)
+    F = adjoint_in_blocks(
+        parts.model,
+        X,
+        parts.theta,
+        parts.loss,
+        y,
+        block_size=block_size,
+        n_nodes=n_nodes,
+    )
     if not return_error:
         return F
     expected = _root_at_theta(parts, X, y, block_size)
@@ -502,36 +508,16 @@ def _encoded(estimator, parts, X, y):
     return X, y
 
 
-def _rows_in_blocks(parts, X, y, n_nodes, block_size):
-    n_rows = X.shape[0]
-
-    def block(start, stop):
-        labels = None if y is None else y[start:stop]
-        X_block = dense_block(X, start, stop)
-        return parts.model.adjoint(
-            X_block, parts.theta, parts.loss, labels, n_nodes=n_nodes
-        )
-
-    if n_rows <= block_size:
-        return block(0, n_rows)
-    F = np.empty((n_rows, parts.theta.shape[0] + 1))
-    for start, stop in row_blocks(n_rows, block_size):
-        F[start:stop] = block(start, stop)
-    return F
-
-
 def row_source(estimator):
     """``(X, y) -> adjoint_matrix(estimator, X, y)``, reading the estimator once.
 
     For callers that ask for many blocks of rows (the resampler's passes).
     """
     parts = fitted_parts(estimator)
-    n_columns = parts.theta.shape[0] + 1
 
     def rows(X, y):
         X, y = _encoded(estimator, parts, X, y)
-        block_size = check_block_size(None, n_columns)
-        return _rows_in_blocks(parts, X, y, RAY_NODES, block_size)
+        return adjoint_in_blocks(parts.model, X, parts.theta, parts.loss, y)
 
     return rows
 

@@ -31,11 +31,10 @@ from sklearn.utils.validation import (
 
 from sknlis._activations import _softplus
 from sknlis._losses import BinomialLogLoss, MultinomialLogLoss
-from sknlis._models import raw_output
+from sknlis._models import adjoint_in_blocks, raw_output
 from sknlis._objective import Objective
 from sknlis._rows import chunkwise
 from sknlis._solver import lbfgs
-from sknlis._validation import check_block_size, row_blocks
 
 # Docstring sections both estimators share, substituted at the lines
 # "    [shared parameters]", "    [shared attributes]" and "    [references]".
@@ -210,16 +209,17 @@ class BaseNonlinearModel(BaseEstimator):
     # Whether sparse X is accepted (in any format; converted to CSR).
     _accept_sparse = False
 
-    def _validate(self, X, *y, reset):
+    def _validate(self, X, *y, reset, dtype=np.float64):
         """``validate_data`` with the settings of every method here.
 
         ``y`` is positional so that ``fit(X, None)`` reaches ``validate_data``
-        (which then says that the estimator requires ``y``).
+        (which then says that the estimator requires ``y``). ``dtype`` may
+        also keep float32 input, for a caller that converts it piece by piece.
         """
         settings = {
             "reset": reset,
             "accept_sparse": self._accept_sparse and "csr",
-            "dtype": np.float64,
+            "dtype": dtype,
         }
         if y:
             settings.update(y_numeric=self._y_numeric, ensure_min_samples=2)
@@ -344,10 +344,14 @@ class BaseNonlinearModel(BaseEstimator):
         """
         return self._adjoint_in_blocks(*self._adjoint_input(X, y), block_size)
 
-    def _adjoint_input(self, X, y):
-        """``(X, y)`` checked for the dual matrix at ``theta_``."""
+    def _adjoint_input(self, X, y, dtype=(np.float64, np.float32)):
+        """``(X, y)`` checked for the dual matrix at ``theta_``.
+
+        Float32 ``X`` stays float32 unless ``dtype`` says otherwise:
+        :func:`sknlis._models.adjoint_in_blocks` converts it a piece at a time.
+        """
         check_is_fitted(self)
-        X = self._validate(X, reset=False)
+        X = self._validate(X, reset=False, dtype=dtype)
         if y is not None:
             y = self._encode_labels(y)
             check_consistent_length(X, y)
@@ -358,24 +362,20 @@ class BaseNonlinearModel(BaseEstimator):
             )
         return X, y
 
-    def _adjoint_in_blocks(self, X, y, block_size):
-        n_columns = self.theta_.shape[0] + 1
-        block_size = check_block_size(block_size, n_columns)
-        if X.shape[0] <= block_size and not sp.issparse(X):
-            # One block (the scores ask for one at a time): no copy into F.
-            return self._model.adjoint(X, self.theta_, self._loss, y)
-        F = np.empty((X.shape[0], n_columns))
-        for start, stop in row_blocks(X.shape[0], block_size):
-            rows = X[start:stop]
-            if sp.issparse(rows):
-                rows = rows.toarray()
-            labels = None if y is None else y[start:stop]
-            F[start:stop] = self._model.adjoint(rows, self.theta_, self._loss, labels)
-        return F
+    def _adjoint_in_blocks(self, X, y, block_size, out=None):
+        return adjoint_in_blocks(
+            self._model,
+            X,
+            self.theta_,
+            self._loss,
+            y,
+            block_size=block_size,
+            out=out,
+        )
 
     def _adjoint_factors(self, X, y):
         """The dual matrix's rows unassembled (:class:`sknlis._models.UnitFactors`)."""
-        X, y = self._adjoint_input(X, y)
+        X, y = self._adjoint_input(X, y, dtype=np.float64)
         if sp.issparse(X):
             X = X.toarray()
         return self._model.adjoint_factors(X, self.theta_, self._loss, y)

@@ -41,6 +41,12 @@ def _run_kernel(make_rows, transforms, kernel, part, start, stop):
             block = function(block)
         return block
 
+    if hasattr(local, "fill") and not transforms:
+
+        def fill(first, last, out):
+            return local.fill(first - start, last - start, out)
+
+        rows.fill = fill
     return kernel(rows, start, stop)
 
 

@@ -8,9 +8,11 @@ value per row, or ``K`` logits. It owns, once:
 * ``vjp(X, params, cache, G, out)``: adds ``sum_i G_i . dz_i/dtheta`` to
   ``out`` (the gradient of a loss, without forming the Jacobian);
 * ``jacobian(X, theta)``: the rows ``dz_i/dtheta`` (for checks and tests);
-* ``adjoint(X, theta, loss, y)``: the rows of the loss dual matrix
-  ``[int_0^1 grad h_i(t theta) dt ; h_i(0)]`` for a pointwise ``loss`` of
-  :mod:`sknlis._losses`, so that ``rows @ [theta; 1] = h(z(theta), y)``.
+* ``adjoint(X, theta, loss, y, out=None)``: the rows of the loss dual
+  matrix ``[int_0^1 grad h_i(t theta) dt ; h_i(0)]`` for a pointwise
+  ``loss`` of :mod:`sknlis._losses`, so that ``rows @ [theta; 1] =
+  h(z(theta), y)``, written into ``out`` when given
+  (:func:`adjoint_in_blocks` runs it a few thousand rows at a time).
 
 Both families here are sums of positively homogeneous terms, so along the
 ray ``t theta`` the integrals reduce to one or two scalars per row (and per
@@ -37,7 +39,7 @@ import numpy as np
 
 from sknlis._activations import make_activation
 from sknlis._losses import RAY_NODES, ray_nodes
-from sknlis._validation import check_block_size, row_blocks
+from sknlis._validation import check_block_size, row_blocks, scratch_rows
 
 __all__ = ["LinearIndex", "MultiLayerPerceptron", "TwoLayerReLU", "raw_output"]
 
@@ -118,12 +120,41 @@ def _stacked(J):
     return J[:, None, :] if J.ndim == 2 else J
 
 
-def _with_root_at_zero(rows, h_at_zero):
-    """Append the last column ``h(z(0), y)``."""
-    out = np.empty((rows.shape[0], rows.shape[1] + 1))
-    out[:, :-1] = rows
-    out[:, -1] = h_at_zero
+def adjoint_in_blocks(
+    model, X, theta, loss, y, *, block_size=None, out=None, n_nodes=RAY_NODES
+):
+    """The loss dual matrix of ``X`` (``model.adjoint``), into ``out`` if given.
+
+    ``X`` may be float32 or any dense or sparse layout: each piece is
+    converted to C-ordered float64 in one buffer, reused. The model runs on
+    pieces of at most ``block_size`` rows whose per-row vectors stay below
+    glibc's mmap threshold (:func:`sknlis._validation.scratch_rows`), so
+    they come from the heap instead of as fresh pages.
+    """
+    n = X.shape[0]
+    if out is None:
+        out = np.empty((n, theta.shape[0] + 1))
+    step = min(
+        check_block_size(block_size, model.row_width), scratch_rows(model.n_outputs)
+    )
+    buffer = None
+    for start, stop in row_blocks(n, step):
+        rows = X[start:stop]
+        if hasattr(rows, "toarray"):
+            rows = rows.toarray()
+        elif rows.dtype != np.float64 or not rows.flags.c_contiguous:
+            if buffer is None:
+                buffer = np.empty((min(step, n), X.shape[1]))
+            rows = buffer[: stop - start]
+            np.copyto(rows, X[start:stop])
+        labels = None if y is None else y[start:stop]
+        model.adjoint(rows, theta, loss, labels, n_nodes=n_nodes, out=out[start:stop])
     return out
+
+
+def _dual_output(out, n, width):
+    """``out``, or a new array of ``n`` rows of ``width`` dual-matrix columns."""
+    return np.empty((n, width)) if out is None else out
 
 
 def _root_at_zero(model, loss, y, n_rows):
@@ -226,7 +257,7 @@ class LinearIndex:
             out[:, : k + 1, k] = out[:, k, : k + 1]
         return out
 
-    def adjoint(self, X, theta, loss, y, n_nodes=RAY_NODES):
+    def adjoint(self, X, theta, loss, y, n_nodes=RAY_NODES, out=None):
         """Loss dual matrix: ``[S_i (x) [x_i; 1] ; h_i(0)]`` per row.
 
         ``z(t theta) = t z``, so the adjoint factor is
@@ -248,11 +279,13 @@ class LinearIndex:
             S = _conserve(S, Z, target)
         n, width = X.shape[0], self.n_features + int(self.fit_intercept)
         # Filled in place: one pass over X (this runs on every scoring pass).
-        rows = np.empty((n, self.n_outputs, width))
+        out = _dual_output(out, n, self.n_params + 1)
+        rows = out[:, :-1].reshape(n, self.n_outputs, width, copy=False)
         np.multiply(S[:, :, None], X[:, None, :], out=rows[:, :, : self.n_features])
         if self.fit_intercept:
             rows[:, :, -1] = S
-        return _with_root_at_zero(rows.reshape(n, -1), h0)
+        out[:, -1] = h0
+        return out
 
 
 # Up to this many features, two-layer rows are built one feature at a time
@@ -430,14 +463,14 @@ class TwoLayerReLU:
         """``J_i M J_i^T`` for every row, shape (n, K, K)."""
         return _dense_quadratic(self, X, theta, M)
 
-    def _blocks(self, factors):
+    def _blocks(self, factors, out=None):
         """Rows ``[P_j ; Q_j [x; 1]]`` per unit ``j``, then ``tail``.
 
         The Jacobian and the adjoint share this layout (:class:`UnitFactors`).
         """
         P, Q, X, tail = factors
         n, d, K, m = X.shape[0], self.n_features, self.n_outputs, self.n_hidden
-        out = np.empty((n, m * self._width + tail.shape[1]))
+        out = _dual_output(out, n, m * self._width + tail.shape[1])
         blocks = out[:, : m * self._width].reshape(n, m, self._width)
         blocks[:, :, :K] = P
         unit_inputs = blocks[:, :, K : K + d]
@@ -471,9 +504,9 @@ class TwoLayerReLU:
             rows.append(self._blocks(UnitFactors(P, dphi * A[k] * active, X, tail)))
         return rows[0] if self.n_outputs == 1 else np.stack(rows, axis=1)
 
-    def adjoint(self, X, theta, loss, y, n_nodes=RAY_NODES):
+    def adjoint(self, X, theta, loss, y, n_nodes=RAY_NODES, out=None):
         """Loss dual matrix rows (MATH.md sections 3, 7): :meth:`adjoint_factors`."""
-        return self._blocks(self.adjoint_factors(X, theta, loss, y, n_nodes))
+        return self._blocks(self.adjoint_factors(X, theta, loss, y, n_nodes), out)
 
     def adjoint_factors(self, X, theta, loss, y, n_nodes=RAY_NODES):
         """The dual matrix rows as :class:`UnitFactors` (columns of :meth:`adjoint`).
@@ -662,7 +695,7 @@ class MultiLayerPerceptron:
             return 1
         return None
 
-    def adjoint(self, X, theta, loss, y, n_nodes=RAY_NODES):
+    def adjoint(self, X, theta, loss, y, n_nodes=RAY_NODES, out=None):
         """Loss dual matrix rows by Gauss-Legendre quadrature along the ray.
 
         ``n_nodes`` nodes, or fewer when they are exact (:meth:`exact_nodes`).
@@ -676,6 +709,6 @@ class MultiLayerPerceptron:
             z, cache = self.forward(X, params)
             G = loss.root_gradient(z, y)
             passes.append((cache[0], self._deltas(params, cache, G)))
-        out = np.empty((X.shape[0], self.n_params + 1))
+        out = _dual_output(out, X.shape[0], self.n_params + 1)
         out[:, -1] = _root_at_zero(self, loss, y, X.shape[0])
         return self._rows(passes, weights, out)

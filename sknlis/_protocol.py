@@ -95,9 +95,14 @@ def linear_rows(X):
     """Rows of the data matrix with its intercept column, ``[x_i, 1]``."""
 
     def rows(start, stop):
-        block = np.asarray(X[start:stop], dtype=np.float64)
-        return np.hstack([block, np.ones((block.shape[0], 1))])
+        return fill(start, stop, np.empty((stop - start, X.shape[1] + 1)))
 
+    def fill(start, stop, out):
+        out[:, :-1] = X[start:stop]
+        out[:, -1] = 1.0
+        return out
+
+    rows.fill = fill
     return rows, X.shape[1] + 1
 
 
@@ -124,6 +129,17 @@ def adjoint_rows(estimator, X, y=None, block_size=None):
     if n_rows <= check_block_size(block_size, n_columns):
         F = rows(0, n_rows)
         return (lambda start, stop: F[start:stop]), n_columns
+    if _own_model(estimator) is not None:
+        # Passes that read each block once reuse one block's memory
+        # (sknlis._rows.block_reader).
+        def fill(start, stop, out):
+            X_block = _safe_indexing(X, slice(start, stop))
+            labels = None if y is None else y[start:stop]
+            return estimator._adjoint_in_blocks(
+                *estimator._adjoint_input(X_block, labels), block_size, out
+            )
+
+        rows.fill = fill
     if hasattr(_own_model(estimator), "adjoint_factors"):
         # The sketch reads a two-layer network's rows unassembled
         # (sknlis._embedding); every other pass calls ``rows``.

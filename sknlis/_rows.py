@@ -5,7 +5,10 @@ The scores read a matrix ``F`` only through passes of two kinds: reductions
 then summed) and maps (row norms: one value per row). A pass is written once,
 as a *kernel* ``kernel(rows, start, stop)`` that walks rows ``start:stop``
 (global indices) in blocks through ``rows(a, b)``, which returns rows
-``a:b`` as float64. A *row source* decides where the kernel runs:
+``a:b`` as float64 (a kernel done with each block before it asks for the
+next reads through :func:`block_reader`, which lets a source that can write
+rows into given memory, ``rows.fill(a, b, out)``, reuse one block's). A
+*row source* decides where the kernel runs:
 
 - a plain callable ``rows(start, stop)`` (numpy data, or a dual matrix
   recomputed block by block): the kernel runs once, on ``0:n_rows``;
@@ -24,7 +27,14 @@ import sys
 
 import numpy as np
 
-__all__ = ["chunkwise", "is_lazy", "map_rows", "reduce_rows", "transform_rows"]
+__all__ = [
+    "block_reader",
+    "chunkwise",
+    "is_lazy",
+    "map_rows",
+    "reduce_rows",
+    "transform_rows",
+]
 
 
 def is_lazy(data):
@@ -61,6 +71,29 @@ def map_rows(rows, n_rows, kernel, trailing=()):
     if hasattr(rows, "map_ranges"):
         return rows.map_ranges(kernel, trailing)
     return kernel(rows, 0, n_rows)
+
+
+def block_reader(rows):
+    """``rows`` for a kernel that is done with each block before it asks for
+    the next: every block is written into the first one's memory when the
+    source can fill given memory (``rows.fill(start, stop, out)``).
+
+    A new block-sized array per block costs fresh pages wherever freed memory
+    goes back to the system (Dask workers: :func:`sknlis._validation.scratch_rows`).
+    """
+    fill = getattr(rows, "fill", None)
+    if fill is None:
+        return rows
+    first = None
+
+    def read(start, stop):
+        nonlocal first
+        if first is None or first.shape[0] < stop - start:
+            first = rows(start, stop)
+            return first
+        return fill(start, stop, first[: stop - start])
+
+    return read
 
 
 def transform_rows(rows, function):

@@ -67,12 +67,19 @@ from sknlis._embedding import (
     sparse_sign_block,
     unit_column_bound,
 )
-from sknlis._rows import is_lazy, map_rows, reduce_rows, transform_rows
+from sknlis._rows import (
+    block_reader,
+    is_lazy,
+    map_rows,
+    reduce_rows,
+    transform_rows,
+)
 from sknlis._validation import (
     check_block_size,
     check_matrix,
     check_sketch_size,
     row_blocks,
+    scratch_rows,
 )
 
 __all__ = ["leverage_scores", "norm_scores"]
@@ -123,6 +130,7 @@ def _gram(rows, n_rows, n_columns, block_size, K=None, extra=None, per_chunk=Fal
 
     def kernel(rows, start, stop):
         G = np.zeros((width, width))
+        rows = block_reader(rows)
         for first, last in row_blocks(stop, block_size, start):
             block = rows(first, last)
             if K is not None:
@@ -314,8 +322,12 @@ def _column_max_abs(rows, n_rows, n_columns, block_size):
 
     def kernel(rows, start, stop):
         out = np.zeros(n_columns)
+        rows = block_reader(rows)
         for first, last in row_blocks(stop, block_size, start):
-            np.maximum(out, np.abs(rows(first, last)).max(axis=0), out=out)
+            block = rows(first, last)
+            # No |block| temporary: the largest and the negated smallest entry.
+            np.maximum(out, block.max(axis=0), out=out)
+            np.maximum(out, -block.min(axis=0), out=out)
         return out
 
     out = reduce_rows(rows, n_rows, kernel, np.maximum)
@@ -350,15 +362,36 @@ def row_norms_squared(rows, n_rows, n_columns, K=None, block_size=None):
 
     def kernel(rows, start, stop):
         out = np.empty(stop - start)
+        rows = block_reader(rows)
         for first, last in row_blocks(stop, block_size, start):
+            norms = out[first - start : last - start]
             block = rows(first, last)
-            if K is not None:
-                # A float32 K (a safe projection) takes float32 rows.
-                block = block.astype(K.dtype, copy=False) @ K
-            out[first - start : last - start] = np.einsum("ij,ij->i", block, block)
+            if K is None:
+                np.einsum("ij,ij->i", block, block, out=norms)
+            else:
+                _projected_norms(block, K, norms)
         return out
 
     return map_rows(rows, n_rows, kernel)
+
+
+def _projected_norms(block, K, out):
+    """``out[i] = ||block_i K||^2``, a few rows at a time.
+
+    The product of each piece goes to one small buffer (reused), not to a
+    block-sized temporary. A float32 ``K`` (a safe projection) takes the
+    rows converted to float32, piece by piece too.
+    """
+    step = max(1, min(scratch_rows(max(block.shape[1], K.shape[1])), block.shape[0]))
+    product = np.empty((step, K.shape[1]), dtype=K.dtype)
+    cast = None if block.dtype == K.dtype else np.empty((step, block.shape[1]), K.dtype)
+    for start, stop in row_blocks(block.shape[0], step):
+        rows = block[start:stop]
+        if cast is not None:
+            rows = cast[: stop - start]
+            np.copyto(rows, block[start:stop], casting="same_kind")
+        piece = np.matmul(rows, K, out=product[: stop - start])
+        np.einsum("ij,ij->i", piece, piece, out=out[start:stop])
 
 
 # ----------------------------------------------------------------------------

@@ -62,6 +62,21 @@ def check_block_size(block_size, n_columns):
     return int(block_size)
 
 
+# glibc serves an allocation below its mmap threshold (128 KiB) from the
+# heap, reusing freed memory; a larger one gets fresh pages. Dask workers set
+# MALLOC_TRIM_THRESHOLD_, which fixes that threshold, so each large
+# temporary is page-faulted in again: that cost as much as the arithmetic of
+# a single-index dual matrix (benchmarks/bench_dask.py). Per-row work with
+# many temporaries runs on pieces that keep each one below it.
+_SCRATCH_BYTES = 2**16
+
+
+def scratch_rows(width):
+    """Rows per piece whose temporaries of ``width`` float64 values per row
+    stay heap-sized (:data:`_SCRATCH_BYTES`)."""
+    return max(1, _SCRATCH_BYTES // (8 * max(width, 1)))
+
+
 def row_blocks(n_rows, block_size, start=0):
     """``(start, stop)`` pairs that cover ``range(start, n_rows)`` in order."""
     for first in range(start, n_rows, block_size):

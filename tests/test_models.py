@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from _reference import (
     single_index_jacobian,
     single_index_output,
@@ -11,7 +12,14 @@ from _reference import (
 
 from sknlis import make_activation
 from sknlis._activations import ACTIVATIONS
-from sknlis._models import LinearIndex, MultiLayerPerceptron, TwoLayerReLU, raw_output
+from sknlis._losses import MultinomialLogLoss, SquaredError
+from sknlis._models import (
+    LinearIndex,
+    MultiLayerPerceptron,
+    TwoLayerReLU,
+    adjoint_in_blocks,
+    raw_output,
+)
 
 
 def central_jacobian(func, theta, h=1e-6):
@@ -110,6 +118,44 @@ def test_blocked_output_equals_one_block(model):
     theta = rng.normal(size=model.n_params)
     whole = model.forward(X, model.unpack(theta))[0]
     np.testing.assert_allclose(raw_output(model, X, theta, block_size=4), whole)
+
+
+def _loss_and_target(model, rng, n):
+    if model.n_outputs == 1:
+        return SquaredError(make_activation("identity")), rng.normal(size=n)
+    K = model.n_outputs
+    return MultinomialLogLoss(K), rng.integers(K, size=n)
+
+
+@pytest.mark.parametrize("model", MODELS, ids=_ids)
+def test_adjoint_writes_into_out(model):
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(9, 3))
+    theta = rng.normal(size=model.n_params)
+    loss, y = _loss_and_target(model, rng, 9)
+    expected = model.adjoint(X, theta, loss, y)
+    out = np.full_like(expected, np.nan)
+    assert model.adjoint(X, theta, loss, y, out=out) is out
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("model", MODELS, ids=_ids)
+def test_adjoint_in_blocks_converts_each_piece(model):
+    """Float32, strided and sparse input give the rows of its float64 copy."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(50, 4)).astype(np.float32)
+    strided = X[:, :3]  # float32 rows 16 bytes apart
+    before = strided.copy()
+    theta = rng.normal(size=model.n_params)
+    loss, y = _loss_and_target(model, rng, 50)
+    expected = model.adjoint(strided.astype(np.float64), theta, loss, y)
+    out = np.full_like(expected, np.nan)
+    F = adjoint_in_blocks(model, strided, theta, loss, y, block_size=7, out=out)
+    assert F is out
+    np.testing.assert_allclose(F, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(strided, before)
+    sparse = adjoint_in_blocks(model, sp.csr_matrix(strided), theta, loss, y)
+    np.testing.assert_allclose(sparse, expected, rtol=1e-12, atol=1e-12)
 
 
 def test_several_outputs_need_identity_units():

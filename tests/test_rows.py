@@ -1,0 +1,64 @@
+"""Row sources: the block reader's reuse of one block's memory."""
+
+import numpy as np
+
+from sknlis._rows import block_reader
+
+
+def _source():
+    def rows(start, stop):
+        return np.arange(3.0 * start, 3.0 * stop).reshape(-1, 3)
+
+    def fill(start, stop, out):
+        out[...] = rows(start, stop)
+        return out
+
+    rows.fill = fill
+    return rows
+
+
+def test_block_reader_writes_every_block_into_the_first():
+    rows = _source()
+    read = block_reader(rows)
+    first = read(0, 4)
+    for start, stop in [(4, 8), (8, 10)]:
+        block = read(start, stop)
+        assert np.shares_memory(block, first)
+        np.testing.assert_array_equal(block, rows(start, stop))
+
+
+def test_block_reader_takes_a_new_block_when_one_is_larger():
+    rows = _source()
+    read = block_reader(rows)
+    first = read(0, 2)
+    block = read(2, 7)
+    assert not np.shares_memory(block, first)
+    np.testing.assert_array_equal(block, rows(2, 7))
+
+
+def test_block_reader_of_a_source_that_cannot_fill_is_the_source():
+    def rows(start, stop):
+        return np.zeros((stop - start, 2))
+
+    assert block_reader(rows) is rows
+
+
+def test_dual_and_linear_rows_fill_as_they_compute():
+    from sknlis import SingleIndexRegressor
+    from sknlis._protocol import adjoint_rows, linear_rows
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3)).astype(np.float32)
+    y = rng.normal(size=40)
+    model = SingleIndexRegressor(random_state=0).fit(X, y)
+    F = model.adjoint_matrix(X, y)
+    rows, _ = adjoint_rows(model, X, y, block_size=6)
+    linear, _ = linear_rows(X)
+    read, read_linear = block_reader(rows), block_reader(linear)
+    for start in range(0, 40, 6):
+        stop = min(start + 6, 40)
+        np.testing.assert_allclose(read(start, stop), F[start:stop], rtol=1e-13)
+        np.testing.assert_array_equal(
+            read_linear(start, stop),
+            np.hstack([X[start:stop], np.ones((stop - start, 1))]),
+        )
