@@ -52,9 +52,15 @@ SAMPLE = 0.001
 
 
 def write_data(directory, n_rows, chunk_rows):
-    """Write ``[X, y]`` (n x 21 float32) chunk by chunk; never all in memory."""
+    """Write ``[X, y]`` (n x 21 float32) chunk by chunk; never all in memory.
+
+    Written under a temporary name and renamed when complete: a later run
+    reuses ``Xy.npy``, so it must never be half-written.
+    """
+    path = os.path.join(directory, "Xy.npy")
+    partial = path + ".partial"
     data = np.lib.format.open_memmap(
-        os.path.join(directory, "Xy.npy"), "w+", np.float32, (n_rows, N_FEATURES + 1)
+        partial, "w+", np.float32, (n_rows, N_FEATURES + 1)
     )
     w = np.random.default_rng(0).standard_normal(N_FEATURES).astype(np.float32)
     w /= np.linalg.norm(w)
@@ -69,6 +75,7 @@ def write_data(directory, n_rows, chunk_rows):
         )
         data.flush()
     del data
+    os.replace(partial, path)
 
 
 def _load(path, start, stop):
