@@ -116,37 +116,43 @@ def adjoint_rows(estimator, X, y=None, block_size=None):
     matrix is computed once and kept instead of once per pass.
     """
 
-    if _has_own_adjoint(estimator):
-        compute = estimator.adjoint_matrix
-    else:
-        compute = _adapters.row_source(estimator)
-
-    def rows(start, stop):
+    def block(start, stop):
         X_block = _safe_indexing(X, slice(start, stop))
-        return compute(X_block, None if y is None else y[start:stop])
+        return X_block, None if y is None else y[start:stop]
+
+    model = _own_model(estimator)
+    if model is not None:
+        # Passes that read each block once give it memory to reuse
+        # (sknlis._rows.block_reader).
+        def fill(start, stop, out):
+            return estimator._adjoint_in_blocks(
+                *estimator._adjoint_input(*block(start, stop)), block_size, out
+            )
+
+        def rows(start, stop):
+            return fill(start, stop, None)
+
+    else:
+        compute = (
+            estimator.adjoint_matrix
+            if _has_own_adjoint(estimator)
+            else _adapters.row_source(estimator)
+        )
+
+        def rows(start, stop):
+            return compute(*block(start, stop))
 
     n_rows, n_columns = _num_samples(X), n_adjoint_columns(estimator)
     if n_rows <= check_block_size(block_size, n_columns):
         F = rows(0, n_rows)
         return (lambda start, stop: F[start:stop]), n_columns
-    if _own_model(estimator) is not None:
-        # Passes that read each block once reuse one block's memory
-        # (sknlis._rows.block_reader).
-        def fill(start, stop, out):
-            X_block = _safe_indexing(X, slice(start, stop))
-            labels = None if y is None else y[start:stop]
-            return estimator._adjoint_in_blocks(
-                *estimator._adjoint_input(X_block, labels), block_size, out
-            )
-
+    if model is not None:
         rows.fill = fill
-    if hasattr(_own_model(estimator), "adjoint_factors"):
+    if hasattr(model, "adjoint_factors"):
         # The sketch reads a two-layer network's rows unassembled
         # (sknlis._embedding); every other pass calls ``rows``.
         def factors(start, stop):
-            X_block = _safe_indexing(X, slice(start, stop))
-            labels = None if y is None else y[start:stop]
-            return estimator._adjoint_factors(X_block, labels)
+            return estimator._adjoint_factors(*block(start, stop))
 
         rows.factors = factors
     return rows, n_columns
