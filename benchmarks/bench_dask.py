@@ -140,9 +140,9 @@ def count_dual_rows():
     method = BaseNonlinearModel._adjoint_in_blocks
     if not hasattr(method, "rows"):
 
-        def counted(self, X, y, block_size, out=None):
+        def counted(self, X, y, block_size, *args):
             counted.rows += X.shape[0]
-            return method(self, X, y, block_size, out)
+            return method(self, X, y, block_size, *args)
 
         counted.rows = 0
         BaseNonlinearModel._adjoint_in_blocks = counted

@@ -347,13 +347,14 @@ class BaseNonlinearModel(BaseEstimator):
     def _adjoint_input(self, X, y, dtype=(np.float64, np.float32)):
         """``(X, y)`` checked for the dual matrix at ``theta_``.
 
-        Float32 ``X`` stays float32 unless ``dtype`` says otherwise:
-        :func:`sknlis._models.adjoint_in_blocks` converts it a piece at a time.
+        Float32 ``X`` and targets stay float32 unless ``dtype`` says
+        otherwise: :func:`sknlis._models.adjoint_in_blocks` converts them a
+        piece at a time.
         """
         check_is_fitted(self)
         X = self._validate(X, reset=False, dtype=dtype)
         if y is not None:
-            y = self._encode_labels(y)
+            y = self._encode_labels(y, dtype)
             check_consistent_length(X, y)
         elif self._loss.needs_labels:
             raise ValueError(
@@ -362,7 +363,7 @@ class BaseNonlinearModel(BaseEstimator):
             )
         return X, y
 
-    def _adjoint_in_blocks(self, X, y, block_size, out=None):
+    def _adjoint_in_blocks(self, X, y, block_size, out=None, scratch=None):
         return adjoint_in_blocks(
             self._model,
             X,
@@ -371,6 +372,7 @@ class BaseNonlinearModel(BaseEstimator):
             y,
             block_size=block_size,
             out=out,
+            scratch=scratch,
         )
 
     def _adjoint_factors(self, X, y):
@@ -394,9 +396,9 @@ class BaseNonlinearRegressor(RegressorMixin, BaseNonlinearModel):
     def _encode_target(self, y):
         return y.astype(np.float64, copy=False)
 
-    def _encode_labels(self, y):
+    def _encode_labels(self, y, dtype=np.float64):
         return column_or_1d(
-            check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+            check_array(y, ensure_2d=False, dtype=dtype, input_name="y")
         )
 
     @chunkwise(lambda self: ((), np.float64))
@@ -453,7 +455,8 @@ class BaseNonlinearClassifier(ClassifierMixin, BaseNonlinearModel):
         # One logit for two classes (y in {0, 1} as floats), else class indices.
         return indices.astype(np.float64) if self.classes_.shape[0] == 2 else indices
 
-    def _encode_labels(self, y):
+    def _encode_labels(self, y, dtype=None):
+        # Class codes are the same whatever the dtype of X.
         return self._codes(class_indices(self.classes_, y))
 
     def _make_loss(self):

@@ -432,7 +432,10 @@ def _linear_chunk_rows(X, y):
 def _adjoint_chunk_rows(estimator, block_size, y_numeric, X, y):
     from sknlis._protocol import adjoint_rows
 
-    # The model validates X block by block (finite, its feature names).
+    # The model validates X block by block (finite, its feature names), and
+    # converts float32 X and y a piece at a time.
     if y is not None and y_numeric:
-        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        y = check_array(
+            y, ensure_2d=False, dtype=(np.float64, np.float32), input_name="y"
+        )
     return adjoint_rows(estimator, X, y, block_size)[0]

@@ -121,15 +121,27 @@ def _stacked(J):
 
 
 def adjoint_in_blocks(
-    model, X, theta, loss, y, *, block_size=None, out=None, n_nodes=RAY_NODES
+    model,
+    X,
+    theta,
+    loss,
+    y,
+    *,
+    block_size=None,
+    out=None,
+    n_nodes=RAY_NODES,
+    scratch=None,
 ):
     """The loss dual matrix of ``X`` (``model.adjoint``), into ``out`` if given.
 
-    ``X`` may be float32 or any dense or sparse layout: each piece is
-    converted to C-ordered float64 in one buffer, reused. The model runs on
-    pieces of at most ``block_size`` rows whose per-row vectors stay below
-    glibc's mmap threshold (:func:`sknlis._validation.scratch_rows`), so
-    they come from the heap instead of as fresh pages.
+    ``X`` may be float32 or any dense or sparse layout, and float labels
+    ``y`` any float dtype: each piece is converted to C-ordered float64 in
+    one buffer, reused. The model runs on pieces of at most ``block_size``
+    rows whose per-row vectors stay below glibc's mmap threshold
+    (:func:`sknlis._validation.scratch_rows`), so they come from the heap
+    instead of as fresh pages. ``scratch`` (a dict) keeps the buffers for
+    the next call: a caller that computes many blocks passes the same one,
+    and converts without allocating.
     """
     n = X.shape[0]
     if out is None:
@@ -137,19 +149,37 @@ def adjoint_in_blocks(
     step = min(
         check_block_size(block_size, model.row_width), scratch_rows(model.n_outputs)
     )
-    buffer = None
+    scratch = {} if scratch is None else scratch
     for start, stop in row_blocks(n, step):
         rows = X[start:stop]
         if hasattr(rows, "toarray"):
             rows = rows.toarray()
         elif rows.dtype != np.float64 or not rows.flags.c_contiguous:
-            if buffer is None:
-                buffer = np.empty((min(step, n), X.shape[1]))
-            rows = buffer[: stop - start]
-            np.copyto(rows, X[start:stop])
+            rows = _converted(scratch, "X", rows, min(step, n))
         labels = None if y is None else y[start:stop]
+        if (
+            labels is not None
+            and labels.dtype.kind == "f"
+            and labels.dtype != np.float64
+        ):
+            labels = _converted(scratch, "y", labels, min(step, n))
         model.adjoint(rows, theta, loss, labels, n_nodes=n_nodes, out=out[start:stop])
     return out
+
+
+def _converted(scratch, name, piece, rows):
+    """``piece`` as C-ordered float64, written into ``scratch[name]`` (made
+    anew, of ``rows`` rows, when it is missing or too small)."""
+    buffer = scratch.get(name)
+    if (
+        buffer is None
+        or buffer.shape[1:] != piece.shape[1:]
+        or buffer.shape[0] < len(piece)
+    ):
+        buffer = scratch[name] = np.empty((rows, *piece.shape[1:]))
+    buffer = buffer[: len(piece)]
+    np.copyto(buffer, piece)
+    return buffer
 
 
 def _dual_output(out, n, width):

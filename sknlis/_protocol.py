@@ -124,9 +124,15 @@ def adjoint_rows(estimator, X, y=None, block_size=None):
     if model is not None:
         # Passes that read each block once give it memory to reuse
         # (sknlis._rows.block_reader).
+        # One conversion buffer for all blocks (sknlis._models.adjoint_in_blocks).
+        scratch = {}
+
         def fill(start, stop, out):
             return estimator._adjoint_in_blocks(
-                *estimator._adjoint_input(*block(start, stop)), block_size, out
+                *estimator._adjoint_input(*block(start, stop)),
+                block_size,
+                out,
+                scratch,
             )
 
         def rows(start, stop):

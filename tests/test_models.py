@@ -158,6 +158,29 @@ def test_adjoint_in_blocks_converts_each_piece(model):
     np.testing.assert_allclose(sparse, expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("model", MODELS, ids=_ids)
+def test_adjoint_in_blocks_reuses_its_scratch(model):
+    """A caller's scratch keeps one conversion buffer for every call, and
+    float32 targets give the rows of their float64 copy."""
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(40, 3)).astype(np.float32)
+    theta = rng.normal(size=model.n_params)
+    loss, y = _loss_and_target(model, rng, 40)
+    if y.dtype.kind == "f":
+        y = y.astype(np.float32)
+    labels = y.astype(np.float64) if y.dtype.kind == "f" else y
+    expected = model.adjoint(X.astype(np.float64), theta, loss, labels)
+    scratch = {}
+    first = adjoint_in_blocks(model, X[:20], theta, loss, y[:20], scratch=scratch)
+    buffers = {name: id(buffer) for name, buffer in scratch.items()}
+    assert "X" in buffers and ("y" in buffers) == (y.dtype == np.float32)
+    second = adjoint_in_blocks(model, X[20:], theta, loss, y[20:], scratch=scratch)
+    assert {name: id(buffer) for name, buffer in scratch.items()} == buffers
+    np.testing.assert_allclose(
+        np.vstack([first, second]), expected, rtol=1e-12, atol=1e-12
+    )
+
+
 def test_several_outputs_need_identity_units():
     with pytest.raises(ValueError, match="identity"):
         TwoLayerReLU(3, 4, activation="tanh", n_outputs=2)
