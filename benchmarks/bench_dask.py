@@ -198,8 +198,7 @@ def blas_threads():
 
 def task_cpu_seconds(client, span_id):
     """The workers' thread CPU-seconds in the span's tasks, by kind: reads
-    (``load``), dual-matrix passes (``run_kernel``; ``from-value`` where a
-    score pass was fused into the lazy array's chunks), the draw, and every
+    (``load``), dual-matrix passes (``run_kernel``), the draw, and every
     other task (slicing X and y out of a chunk, taking the pilot rows)."""
     time.sleep(2)  # the workers send their metrics with their heartbeats
     metrics = client.run_on_scheduler(
@@ -212,7 +211,7 @@ def task_cpu_seconds(client, span_id):
         if key[0] != "execute" or key[2:] != ("thread-cpu", "seconds"):
             continue
         name = key[1]
-        if name.startswith(("run_kernel", "from-value")):
+        if name.startswith("run_kernel"):
             kind = "dual passes"
         elif name.startswith("load"):
             kind = "reads"
@@ -340,6 +339,11 @@ def main():
         default=SCORERS[0],
         help="the resampler's model (default: %(default)s)",
     )
+    parser.add_argument(
+        "--chunk-rows",
+        type=int,
+        help=f"rows per Dask chunk (default: {CHUNK_ROWS:,}; --quick: 250,000)",
+    )
     args = parser.parse_args()
     if args.quick:
         n_rows, chunk_rows, memory_limit, n_numpy = 2_000_000, 250_000, 2**30, 1_000_000
@@ -351,6 +355,7 @@ def main():
             2**30,
             10**7,
         )
+    chunk_rows = args.chunk_rows or chunk_rows
     directory = args.directory or tempfile.mkdtemp(prefix="sknlis-bench-dask-")
     os.makedirs(directory, exist_ok=True)
     scorer = args.scorer

@@ -379,6 +379,25 @@ def test_estimator_methods_map_over_chunks():
     )
 
 
+def test_lazy_results_add_one_task_per_chunk():
+    """Each chunk of a lazy result is its own task, with no alias tasks
+    between (each would cost the scheduler about as much as small work)."""
+    from dask.core import flatten
+    from dask.utils import key_split
+
+    X, y = regression(900)
+    X_lazy = lazy(X, rows=250)
+    regressor = SingleIndexRegressor(random_state=0).fit(X, y)
+    source = set(dict(X_lazy.__dask_graph__()))
+    for result in (regressor.predict(X_lazy), regressor.adjoint_matrix(X_lazy, y)):
+        added = set(dict(result.__dask_graph__())) - source
+        assert added == set(flatten(result.__dask_keys__()))
+    scores = norm_scores(regressor.adjoint_matrix(X_lazy, y))
+    names = [key_split(key) for key in dict(scores.__dask_graph__())]
+    assert names.count("run_kernel") == X_lazy.numblocks[0]
+    assert not {"from-value", "concatenate"} & set(names)
+
+
 # ----------------------------------------------------------------------------
 # A real cluster
 # ----------------------------------------------------------------------------
