@@ -20,6 +20,8 @@ from dask.highlevelgraph import HighLevelGraph
 from dask.utils import funcname
 from sklearn.utils import _safe_indexing, check_array
 
+from sknlis._rows import transformed_rows
+
 __all__ = [
     "ChunkedRows",
     "DataChunks",
@@ -37,14 +39,13 @@ def _bounds(lengths):
 def _run_kernel(make_rows, transforms, kernel, part, start, stop):
     """``kernel`` on one chunk, with global row indices."""
     local = make_rows(part)
+    for function in transforms:
+        local = transformed_rows(local, function)
 
     def rows(first, last):
-        block = local(first - start, last - start)
-        for function in transforms:
-            block = function(block)
-        return block
+        return local(first - start, last - start)
 
-    if hasattr(local, "fill") and not transforms:
+    if hasattr(local, "fill"):
 
         def fill(first, last, out):
             return local.fill(first - start, last - start, out)

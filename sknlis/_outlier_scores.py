@@ -35,7 +35,13 @@ from functools import partial
 import numpy as np
 from scipy import linalg
 
-from sknlis._rows import is_lazy, map_rows, reduce_rows, transform_rows
+from sknlis._rows import (
+    column_subset,
+    is_lazy,
+    map_rows,
+    reduce_rows,
+    transform_rows,
+)
 from sknlis._scores import (
     _exact_factor,
     leverage_factor,
@@ -146,7 +152,7 @@ def fit_outlier_basis(
     if n_model == 0:
         raise ValueError("The dual matrix has no model column to score.")
     if is_lazy(rows) or hasattr(rows, "reduce_ranges"):
-        return _fit_chunked_basis(rows, n_rows, n_model, labelled, block_size)
+        return _fit_chunked_basis(rows, n_rows, n_columns, labelled, block_size)
 
     def model_rows(start, stop):
         return rows(start, stop)[:, :n_model]
@@ -197,9 +203,10 @@ def fit_outlier_basis(
     return _with_totals(K, rank, beta, rows, n_rows, labelled, block_size, exponents)
 
 
-def _fit_chunked_basis(rows, n_rows, n_model, labelled, block_size):
+def _fit_chunked_basis(rows, n_rows, n_columns, labelled, block_size):
     """:func:`fit_outlier_basis` on Dask chunks: exact leverage, reductions."""
-    model_rows = transform_rows(rows, lambda block: block[:, :n_model])
+    n_model = n_columns - 1 if labelled else n_columns
+    model_rows = transform_rows(rows, column_subset(np.arange(n_columns) < n_model))
     K, rank = leverage_factor(model_rows, n_rows, n_model, block_size=block_size)
     beta = None
     if labelled:

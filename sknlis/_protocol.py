@@ -17,7 +17,7 @@ from sklearn.utils.validation import _num_samples, check_is_fitted
 from sknlis import _adapters
 from sknlis._classifiers import SingleIndexClassifier
 from sknlis._regressors import SingleIndexRegressor
-from sknlis._rows import is_lazy, transform_rows
+from sknlis._rows import column_subset, is_lazy, transform_rows
 from sknlis._validation import check_block_size
 
 __all__ = [
@@ -197,7 +197,7 @@ def leverage_rows(estimator, rows, n_columns):
     keep = np.ones(n_columns, dtype=bool)
     keep[model.redundant_columns(estimator.theta_)] = False
     n_kept = int(np.count_nonzero(keep))
-    kept = transform_rows(rows, lambda block: block[:, keep])
+    kept = transform_rows(rows, column_subset(keep))
     factors = getattr(rows, "factors", None)
     if factors is not None:
         kept.factors, kept.columns = factors, keep

@@ -30,10 +30,12 @@ import numpy as np
 __all__ = [
     "block_reader",
     "chunkwise",
+    "column_subset",
     "is_lazy",
     "map_rows",
     "reduce_rows",
     "transform_rows",
+    "transformed_rows",
 ]
 
 
@@ -97,14 +99,43 @@ def block_reader(rows):
 
 
 def transform_rows(rows, function):
-    """The source whose blocks are ``function(block)`` (a row-wise function)."""
+    """The source whose blocks are ``function(block)``.
+
+    ``function(block, out=None)`` is row-wise and writes into ``out`` when
+    given it: the source then fills given memory too, and reads ``rows``
+    into one block of its own, reused (:func:`block_reader`).
+    """
     if hasattr(rows, "transform"):
         return rows.transform(function)
+    return transformed_rows(rows, function)
+
+
+def transformed_rows(rows, function):
+    """:func:`transform_rows` of an in-memory source (or a chunk's)."""
 
     def transformed(start, stop):
         return function(rows(start, stop))
 
+    if hasattr(rows, "fill"):
+        read = block_reader(rows)
+
+        def fill(start, stop, out):
+            return function(read(start, stop), out=out)
+
+        transformed.fill = fill
     return transformed
+
+
+def column_subset(keep):
+    """The row-wise function that takes the columns ``keep`` (a mask)."""
+    columns = np.flatnonzero(keep)
+
+    def subset(block, out=None):
+        # mode="raise" (the default, and compress's) writes to a temporary
+        # and then copies to ``out``; the indices are in range anyway.
+        return np.take(block, columns, axis=1, out=out, mode="clip")
+
+    return subset
 
 
 def chunkwise(row_shape):

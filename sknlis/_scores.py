@@ -347,7 +347,9 @@ def _column_exponents(col_max):
 
 
 def _scaled_rows(rows, exponents):
-    return transform_rows(rows, lambda block: np.ldexp(block, exponents))
+    return transform_rows(
+        rows, lambda block, out=None: np.ldexp(block, exponents, out=out)
+    )
 
 
 def _scaled_ridge(ridge, exponents):
@@ -845,7 +847,9 @@ def blocked_norm_scores(rows, n_rows, n_columns, *, block_size=None, normalize=T
         raise ValueError("F has no nonzero entry: its norm scores are undefined.")
     # Dividing by the largest entry keeps the squares from overflowing.
     scores = row_norms_squared(
-        transform_rows(rows, lambda block: block / max_abs),
+        transform_rows(
+            rows, lambda block, out=None: np.divide(block, max_abs, out=out)
+        ),
         n_rows,
         n_columns,
         None,

@@ -1,8 +1,9 @@
-"""Row sources: the block reader's reuse of one block's memory."""
+"""Row sources: the block reader's reuse of one block's memory, and transforms."""
 
 import numpy as np
+import pytest
 
-from sknlis._rows import block_reader
+from sknlis._rows import block_reader, column_subset, transform_rows
 
 
 def _source():
@@ -62,3 +63,33 @@ def test_dual_and_linear_rows_fill_as_they_compute():
             read_linear(start, stop),
             np.hstack([X[start:stop], np.ones((stop - start, 1))]),
         )
+
+
+@pytest.mark.parametrize(
+    "function",
+    [
+        column_subset([True, False, True]),
+        lambda block, out=None: np.sqrt(block, out=out),
+    ],
+    ids=["columns", "sqrt"],
+)
+def test_a_transformed_source_fills_given_memory_without_new_blocks(function):
+    """Both the source's block and the result are written in place: the
+    reader's blocks share the first one's memory, and equal the transform
+    of the source's rows."""
+    rows = _source()
+    read = block_reader(transform_rows(rows, function))
+    first = read(0, 4)
+    for start, stop in [(4, 8), (8, 10)]:
+        block = read(start, stop)
+        assert np.shares_memory(block, first)
+        np.testing.assert_array_equal(block, function(rows(start, stop)))
+
+
+def test_a_transform_of_a_source_that_cannot_fill_cannot_fill():
+    def rows(start, stop):
+        return np.ones((stop - start, 3))
+
+    transformed = transform_rows(rows, column_subset([True, True, False]))
+    assert not hasattr(transformed, "fill")
+    np.testing.assert_array_equal(transformed(0, 2), np.ones((2, 2)))
