@@ -14,6 +14,10 @@ value per row, or ``K`` logits. It owns, once:
   h(z(theta), y)``, written into ``out`` when given
   (:func:`adjoint_in_blocks` runs it a few thousand rows at a time).
 
+It also says its sizes: ``n_params``, ``n_outputs``, ``row_width`` (values
+per row a block holds, for block sizes) and ``piece_width`` (values per row
+of its widest temporary, for the pieces :func:`adjoint_in_blocks` runs).
+
 Both families here are sums of positively homogeneous terms, so along the
 ray ``t theta`` the integrals reduce to one or two scalars per row (and per
 logit) times a Jacobian row: the "adjoint factor" of MATH.md sections 3 and 7.
@@ -147,7 +151,8 @@ def adjoint_in_blocks(
     if out is None:
         out = np.empty((n, theta.shape[0] + 1))
     step = min(
-        check_block_size(block_size, model.row_width), scratch_rows(model.n_outputs)
+        check_block_size(block_size, model.row_width),
+        scratch_rows(model.piece_width),
     )
     scratch = {} if scratch is None else scratch
     for start, stop in row_blocks(n, step):
@@ -209,6 +214,7 @@ class LinearIndex:
         self.fit_intercept = fit_intercept
         self.n_params = n_outputs * (n_features + int(fit_intercept))
         self.row_width = n_features + n_outputs
+        self.piece_width = n_outputs
         # Per row, the structured Jacobian products hold K**2 + d + 1 values.
         self.jacobian_width = n_outputs**2 + n_features + 1
 
@@ -375,6 +381,8 @@ class TwoLayerReLU:
         # Every unit's term is phi(0) at theta = 0.
         self.output_at_zero = n_hidden * self.activation.at_zero
         self.row_width = 2 * n_hidden + n_features + n_outputs
+        # The widest per-row temporaries: a unit's output weights per row.
+        self.piece_width = n_hidden * n_outputs
         self.jacobian_width = n_outputs * self.n_params
 
     def redundant_columns(self, theta):
@@ -616,6 +624,7 @@ class MultiLayerPerceptron:
         # theta = 0 zeroes every weight and bias, so the output is 0.
         self.output_at_zero = 0.0
         self.row_width = 2 * sum(self.layer_sizes)
+        self.piece_width = max(self.layer_sizes[1:])
         self.jacobian_width = self.n_outputs * self.n_params
 
     def _slice(self, block):
