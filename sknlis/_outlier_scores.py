@@ -151,11 +151,11 @@ def fit_outlier_basis(
     n_model = n_columns - 1 if labelled else n_columns
     if n_model == 0:
         raise ValueError("The dual matrix has no model column to score.")
+    model_rows = transform_rows(rows, column_subset(np.arange(n_columns) < n_model))
     if is_lazy(rows) or hasattr(rows, "reduce_ranges"):
-        return _fit_chunked_basis(rows, n_rows, n_columns, labelled, block_size)
-
-    def model_rows(start, stop):
-        return rows(start, stop)[:, :n_model]
+        return _fit_chunked_basis(
+            rows, model_rows, n_rows, n_model, labelled, block_size
+        )
 
     method, sketch_size, n_projections = leverage_plan(method, n_rows, n_model)
     if n_rows < n_model:
@@ -203,10 +203,8 @@ def fit_outlier_basis(
     return _with_totals(K, rank, beta, rows, n_rows, labelled, block_size, exponents)
 
 
-def _fit_chunked_basis(rows, n_rows, n_columns, labelled, block_size):
+def _fit_chunked_basis(rows, model_rows, n_rows, n_model, labelled, block_size):
     """:func:`fit_outlier_basis` on Dask chunks: exact leverage, reductions."""
-    n_model = n_columns - 1 if labelled else n_columns
-    model_rows = transform_rows(rows, column_subset(np.arange(n_columns) < n_model))
     K, rank = leverage_factor(model_rows, n_rows, n_model, block_size=block_size)
     beta = None
     if labelled:
