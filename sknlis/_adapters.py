@@ -92,7 +92,10 @@ class FittedParts(NamedTuple):
     # The ridge on sknlis's scale (a float or one entry per coordinate of
     # theta); None when it depends on the training size and none was given.
     alpha: object
-    encode: Callable  # (X, y) -> the arrays the model and loss take
+    # (X, y, dtype=np.float64) -> the arrays the model and loss take; a
+    # dtype of (np.float64, np.float32) keeps float32 X for a caller that
+    # converts it piece by piece.
+    encode: Callable
 
 
 def _unsupported(estimator, reason=None):
@@ -345,8 +348,8 @@ _READERS = tuple(_READERS_BY_TYPE)
 def _own_parts(estimator):
     model, loss = estimator._model, estimator._loss
 
-    def encode(X, y):
-        X = estimator._validate(X, reset=False)
+    def encode(X, y, dtype=np.float64):
+        X = estimator._validate(X, reset=False, dtype=dtype)
         return X, None if y is None else estimator._encode_labels(y)
 
     return FittedParts(model, loss, estimator.theta_, estimator.alpha, encode)
@@ -369,10 +372,8 @@ def fitted_parts(estimator, n_samples=None):
     model, loss, theta, alpha = reader(estimator, n_samples)
     encode_y = _label_encoder(estimator, loss)
 
-    def encode(X, y):
-        X = validate_data(
-            estimator, X, reset=False, dtype=np.float64, accept_sparse="csr"
-        )
+    def encode(X, y, dtype=np.float64):
+        X = validate_data(estimator, X, reset=False, dtype=dtype, accept_sparse="csr")
         return X, None if y is None else encode_y(y)
 
     return FittedParts(model, loss, theta, alpha, encode)
@@ -496,8 +497,8 @@ def adjoint_matrix(
     return F, np.abs(F @ np.append(parts.theta, 1.0) - expected)
 
 
-def _encoded(estimator, parts, X, y):
-    X, y = parts.encode(X, y)
+def _encoded(estimator, parts, X, y, dtype=np.float64):
+    X, y = parts.encode(X, y, dtype)
     if y is None and parts.loss.needs_labels:
         raise ValueError(
             f"adjoint_matrix of {type(estimator).__name__} needs y: its loss "
@@ -509,15 +510,21 @@ def _encoded(estimator, parts, X, y):
 
 
 def row_source(estimator):
-    """``(X, y) -> adjoint_matrix(estimator, X, y)``, reading the estimator once.
+    """``(X, y, out=None) -> adjoint_matrix(estimator, X, y)``, into ``out``
+    if given, reading the estimator once.
 
-    For callers that ask for many blocks of rows (the resampler's passes).
+    For callers that ask for many blocks of rows (the resampler's passes):
+    float32 ``X`` is converted a piece at a time, into one buffer for all
+    calls (:func:`sknlis._models.adjoint_in_blocks`).
     """
     parts = fitted_parts(estimator)
+    scratch = {}
 
-    def rows(X, y):
-        X, y = _encoded(estimator, parts, X, y)
-        return adjoint_in_blocks(parts.model, X, parts.theta, parts.loss, y)
+    def rows(X, y, out=None):
+        X, y = _encoded(estimator, parts, X, y, dtype=(np.float64, np.float32))
+        return adjoint_in_blocks(
+            parts.model, X, parts.theta, parts.loss, y, out=out, scratch=scratch
+        )
 
     return rows
 

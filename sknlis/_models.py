@@ -159,7 +159,7 @@ def adjoint_in_blocks(
         rows = X[start:stop]
         if hasattr(rows, "toarray"):
             rows = rows.toarray()
-        elif rows.dtype != np.float64 or not rows.flags.c_contiguous:
+        if rows.dtype != np.float64 or not rows.flags.c_contiguous:
             rows = _converted(scratch, "X", rows, min(step, n))
         labels = None if y is None else y[start:stop]
         if (

@@ -122,37 +122,38 @@ def adjoint_rows(estimator, X, y=None, block_size=None):
 
     model = _own_model(estimator)
     if model is not None:
-        # Passes that read each block once give it memory to reuse
-        # (sknlis._rows.block_reader).
         # One conversion buffer for all blocks (sknlis._models.adjoint_in_blocks).
         scratch = {}
 
-        def fill(start, stop, out):
+        def compute(X_block, y_block, out=None):
             return estimator._adjoint_in_blocks(
-                *estimator._adjoint_input(*block(start, stop)),
-                block_size,
-                out,
-                scratch,
+                *estimator._adjoint_input(X_block, y_block), block_size, out, scratch
             )
+
+    elif _has_own_adjoint(estimator):
+        compute = None
+    else:
+        compute = _adapters.row_source(estimator)
+
+    if compute is None:
+
+        def rows(start, stop):
+            return estimator.adjoint_matrix(*block(start, stop))
+
+    else:
+        # Passes that read each block once give it memory to reuse
+        # (sknlis._rows.block_reader).
+        def fill(start, stop, out):
+            return compute(*block(start, stop), out=out)
 
         def rows(start, stop):
             return fill(start, stop, None)
-
-    else:
-        compute = (
-            estimator.adjoint_matrix
-            if _has_own_adjoint(estimator)
-            else _adapters.row_source(estimator)
-        )
-
-        def rows(start, stop):
-            return compute(*block(start, stop))
 
     n_rows, n_columns = _num_samples(X), n_adjoint_columns(estimator)
     if n_rows <= check_block_size(block_size, n_columns):
         F = rows(0, n_rows)
         return (lambda start, stop: F[start:stop]), n_columns
-    if model is not None:
+    if compute is not None:
         rows.fill = fill
     if hasattr(model, "adjoint_factors"):
         # The sketch reads a two-layer network's rows unassembled

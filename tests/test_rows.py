@@ -93,3 +93,33 @@ def test_a_transform_of_a_source_that_cannot_fill_cannot_fill():
     transformed = transform_rows(rows, column_subset([True, True, False]))
     assert not hasattr(transformed, "fill")
     np.testing.assert_array_equal(transformed(0, 2), np.ones((2, 2)))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("kind", ["mlp", "logistic"])
+def test_rows_of_a_scikit_learn_model_fill_as_they_compute(kind):
+    """An adapted estimator's rows are written into given memory, and
+    float32 input gives the rows of its float64 copy."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPRegressor
+
+    from sknlis import adjoint_matrix
+    from sknlis._protocol import adjoint_rows
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 3)).astype(np.float32)
+    if kind == "mlp":
+        y = rng.normal(size=40)
+        estimator = MLPRegressor(hidden_layer_sizes=(4,), max_iter=30, random_state=0).fit(X, y)
+    else:
+        y = (X[:, 0] > 0).astype(int)
+        estimator = LogisticRegression().fit(X, y)
+    F = adjoint_matrix(estimator, X.astype(np.float64), y)
+    rows, _ = adjoint_rows(estimator, X, y, block_size=6)
+    read = block_reader(rows)
+    first = read(0, 6)
+    for start in range(6, 40, 6):
+        stop = min(start + 6, 40)
+        block = read(start, stop)
+        assert np.shares_memory(block, first)
+        np.testing.assert_allclose(block, F[start:stop], rtol=1e-12, atol=1e-14)
