@@ -27,7 +27,8 @@ same data. ``--directory`` keeps the data there and reuses it on the next
 run. Usage::
 
     python benchmarks/bench_dask.py            # 8.6 GiB on disk, ~8 minutes
-    python benchmarks/bench_dask.py --scorer two-layer
+    python benchmarks/bench_dask.py --scorer two-layer   # ~8 minutes
+    python benchmarks/bench_dask.py --chunk-rows 1000000 # 84 MB chunks
     python benchmarks/bench_dask.py --quick    # ~0.2 GB, under a minute
 """
 

@@ -110,7 +110,9 @@ def test_rows_of_a_scikit_learn_model_fill_as_they_compute(kind):
     X = rng.normal(size=(40, 3)).astype(np.float32)
     if kind == "mlp":
         y = rng.normal(size=40)
-        estimator = MLPRegressor(hidden_layer_sizes=(4,), max_iter=30, random_state=0).fit(X, y)
+        estimator = MLPRegressor(
+            hidden_layer_sizes=(4,), max_iter=30, random_state=0
+        ).fit(X, y)
     else:
         y = (X[:, 0] > 0).astype(int)
         estimator = LogisticRegression().fit(X, y)
