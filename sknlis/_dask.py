@@ -100,12 +100,16 @@ class ChunkedRows:
     def chunks(self):
         return tuple(stop - start for start, stop in self.bounds)
 
-    def _tasks(self, kernel, bounds=None):
-        run = dask.delayed(_run_kernel, pure=False)
+    def _calls(self, kernel):
+        """The arguments of ``_run_kernel`` for every chunk."""
         return [
-            run(self.make_rows, self.transforms, kernel, part, start, stop)
-            for part, (start, stop) in zip(self.parts, bounds or self.bounds)
+            (self.make_rows, self.transforms, kernel, part, start, stop)
+            for part, (start, stop) in zip(self.parts, self.bounds)
         ]
+
+    def _tasks(self, kernel):
+        run = dask.delayed(_run_kernel, pure=False)
+        return [run(*call) for call in self._calls(kernel)]
 
     def reduce_ranges(self, kernel, combine, per_chunk=False):
         if per_chunk:
@@ -114,11 +118,7 @@ class ChunkedRows:
         return _tree(self._tasks(kernel), combine).compute()
 
     def map_ranges(self, kernel, trailing=()):
-        calls = [
-            (self.make_rows, self.transforms, kernel, part, start, stop)
-            for part, (start, stop) in zip(self.parts, self.bounds)
-        ]
-        return _stacked_calls(_run_kernel, calls, self.chunks, trailing)
+        return _stacked_calls(_run_kernel, self._calls(kernel), self.chunks, trailing)
 
     def transform(self, function):
         return ChunkedRows(
